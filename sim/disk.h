@@ -1,0 +1,71 @@
+#pragma once
+// A simulated block device that keeps io/storage.h's durability contract and injects the
+// faults the contract allows: latency spikes, damaged reads that stay damaged until the sector
+// is rewritten, damaged writes, misdirected writes, latent sector errors, and lost or torn
+// unsynced writes on a crash. Storage faults stay inside the StorageFaultBudget.
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "io/storage.h"
+#include "sim/profile.h"
+#include "sim/world.h"
+
+namespace keel::sim {
+
+class SimNode;
+
+class SimDisk final : public io::BlockStorage {
+ public:
+  SimDisk(World& world, SimNode& node, uint64_t size_bytes, const DiskProfile& profile);
+
+  uint64_t size_bytes() const override { return current_.size(); }
+  void read(uint64_t offset_bytes, std::span<uint8_t> buffer, io::IoCallback callback) override;
+  void write(uint64_t offset_bytes, std::span<const uint8_t> buffer,
+             io::IoCallback callback) override;
+  void sync(io::IoCallback callback) override;
+
+  // Called by the node: unsynced sectors are kept, lost or torn, each by chance.
+  void crash();
+  // Zeroes the whole device, durable contents too.
+  void wipe();
+  // Writes durably at once, with no faults: the `keel format` of a simulated cluster.
+  void format(uint64_t offset_bytes, std::span<const uint8_t> data);
+
+  // Faults may be turned off for the liveness phase.
+  void set_faults_enabled(bool enabled) { faults_enabled_ = enabled; }
+  // Direct fault injection, for tests. Each returns false if the budget refuses it.
+  bool damage_sector(uint64_t sector);
+  bool fail_sector(uint64_t sector);
+
+  // What a crash would keep right now, and what a read would see: for tests and checkers.
+  std::span<const uint8_t> durable_bytes() const { return durable_; }
+  std::span<const uint8_t> current_bytes() const { return current_; }
+  uint64_t unsynced_sectors() const;
+
+ private:
+  struct Damage {
+    bool latent_error = false;  // reads fail
+    uint32_t flipped_bit = 0;   // otherwise: this bit of the sector reads back flipped
+  };
+
+  uint64_t latency_ns();
+  uint64_t sector_count() const { return current_.size() / sector_size_bytes; }
+  void complete_read(uint64_t offset_bytes, std::span<uint8_t> buffer, io::IoCallback callback);
+  void complete_write(uint64_t offset_bytes, std::vector<uint8_t> data, io::IoCallback callback);
+  void maybe_damage_on_read(uint64_t sector_first, uint64_t sector_count);
+  void land(uint64_t sector_first, std::span<const uint8_t> data);
+
+  World& world_;
+  SimNode& node_;
+  const DiskProfile& profile_;
+  bool faults_enabled_ = true;
+  std::vector<uint8_t> durable_;
+  std::vector<uint8_t> current_;
+  std::vector<uint8_t> unsynced_;          // per sector: 1 if current differs from durable
+  std::vector<uint64_t> unsynced_list_;    // the unsynced sectors, in the order written
+  absl::flat_hash_map<uint64_t, Damage> damage_;
+};
+
+}  // namespace keel::sim

@@ -1,0 +1,100 @@
+#pragma once
+// The discrete-event core: virtual nanosecond time and a priority queue of callbacks. Events at
+// the same instant run in the order of a tie-break drawn from the loop's own seeded generator,
+// so their order is fixed by the seed and never by pointer values or by which piece of code
+// happened to schedule first.
+
+#include <cstdint>
+#include <vector>
+
+#include "io/random.h"
+#include "io/types.h"
+
+namespace keel::sim {
+
+// What the trace knows about an event: whose it is and what kind of thing it does.
+struct EventTag {
+  uint32_t node = io::node_id_none;
+  uint16_t kind = 0;
+};
+
+class EventLoop {
+ public:
+  using EventId = uint64_t;
+  static constexpr EventId event_id_none = 0;
+  static constexpr uint64_t pending_events_max = 1 << 24;
+
+  explicit EventLoop(uint64_t seed) : random_(io::Random::derive(seed, 0x5c4ed)) {}
+
+  uint64_t now_ns() const { return now_ns_; }
+  uint64_t events_run() const { return events_run_; }
+  size_t pending() const { return heap_.size(); }
+
+  // at_ns must not be in the past.
+  EventId schedule(uint64_t at_ns, EventTag tag, io::Callback callback);
+  // Returns true if the event was pending and now never runs.
+  bool cancel(EventId event);
+
+  // Pops and runs the earliest event if it is due at or before deadline_ns. Returns false if
+  // none is. observer is called with the event's tag and sequence number just before it runs.
+  template <typename Observer>
+  bool run_one(uint64_t deadline_ns, Observer&& observer);
+  bool run_one(uint64_t deadline_ns = UINT64_MAX) {
+    return run_one(deadline_ns, [](EventTag, uint64_t) {});
+  }
+
+ private:
+  struct Entry {
+    uint64_t time_ns;
+    uint64_t tiebreak;
+    uint32_t slot;
+    uint32_t generation;
+  };
+  struct Slot {
+    io::Callback callback;
+    uint64_t sequence = 0;
+    EventTag tag;
+    uint32_t generation = 0;
+    bool pending = false;
+  };
+  static bool later(const Entry& a, const Entry& b) {
+    if (a.time_ns != b.time_ns) return a.time_ns > b.time_ns;
+    return a.tiebreak > b.tiebreak;
+  }
+  Entry pop();
+
+  io::Random random_;
+  uint64_t now_ns_ = 0;
+  uint64_t sequence_next_ = 1;
+  uint64_t events_run_ = 0;
+  std::vector<Entry> heap_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> slots_free_;
+};
+
+template <typename Observer>
+bool EventLoop::run_one(uint64_t deadline_ns, Observer&& observer) {
+  while (!heap_.empty()) {
+    const Entry top = heap_.front();
+    Slot& slot = slots_[top.slot];
+    const bool cancelled = slot.generation != top.generation || !slot.pending;
+    if (!cancelled && top.time_ns > deadline_ns) return false;
+    pop();
+    if (cancelled) continue;
+    KEEL_ASSERT(top.time_ns >= now_ns_);
+    now_ns_ = top.time_ns;
+    io::Callback callback = std::move(slot.callback);
+    const EventTag tag = slot.tag;
+    const uint64_t sequence = slot.sequence;
+    slot.pending = false;
+    slot.generation++;
+    slots_free_.push_back(top.slot);
+    events_run_++;
+    observer(tag, sequence);
+    callback();
+    return true;
+  }
+  return false;
+}
+
+}  // namespace keel::sim

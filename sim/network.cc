@@ -1,0 +1,101 @@
+#include "sim/network.h"
+
+#include <algorithm>
+
+#include "sim/node.h"
+
+namespace keel::sim {
+
+SimNetwork::SimNetwork(World& world, uint32_t endpoint_count, const NetworkProfile& profile)
+    : world_(world), endpoint_count_(endpoint_count), profile_(profile),
+      links_(static_cast<size_t>(endpoint_count) * endpoint_count) {
+  KEEL_ASSERT(endpoint_count > 0 && endpoint_count <= 32);
+}
+
+void SimNetwork::attach(std::vector<SimNode*> nodes) {
+  KEEL_ASSERT(nodes.size() == endpoint_count_);
+  nodes_ = std::move(nodes);
+}
+
+SimNetwork::Link& SimNetwork::link(io::NodeId from, io::NodeId to) {
+  KEEL_ASSERT(from < endpoint_count_ && to < endpoint_count_);
+  return links_[static_cast<size_t>(from) * endpoint_count_ + to];
+}
+
+const SimNetwork::Link& SimNetwork::link(io::NodeId from, io::NodeId to) const {
+  KEEL_ASSERT(from < endpoint_count_ && to < endpoint_count_);
+  return links_[static_cast<size_t>(from) * endpoint_count_ + to];
+}
+
+void SimNetwork::send(io::NodeId from, io::NodeId to, std::span<const uint8_t> frame) {
+  world_.record(TraceKind::send, from, to, frame.size());
+  if (link(from, to).blocked) {
+    world_.record(TraceKind::drop, from, to, static_cast<uint64_t>(DropReason::partition));
+    return;
+  }
+  io::Random& random = world_.random();
+  if (faults_enabled_ && profile_.loss_probability > 0 &&
+      random.chance(profile_.loss_probability)) {
+    world_.fault(from, FaultKind::net_loss, to);
+    return;
+  }
+  std::vector<uint8_t> bytes(frame.begin(), frame.end());
+  if (faults_enabled_ && profile_.duplicate_probability > 0 &&
+      random.chance(profile_.duplicate_probability)) {
+    world_.fault(from, FaultKind::net_duplicate, to);
+    transmit(from, to, bytes);
+  }
+  transmit(from, to, std::move(bytes));
+}
+
+void SimNetwork::transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> frame) {
+  Link& l = link(from, to);
+  if (l.in_flight >= profile_.link_capacity_messages) {
+    world_.fault(from, FaultKind::net_capacity_drop, to);
+    return;
+  }
+  io::Random& random = world_.random();
+  uint64_t delay_ns = profile_.latency_min_ns + random.exponential(profile_.latency_tail_mean_ns);
+  if (faults_enabled_ && profile_.reorder_probability > 0 &&
+      random.chance(profile_.reorder_probability)) {
+    delay_ns += random.exponential(profile_.reorder_delay_mean_ns);
+    world_.fault(from, FaultKind::net_reorder, to);
+  }
+  if (faults_enabled_ && profile_.corrupt_probability > 0 &&
+      random.chance(profile_.corrupt_probability)) {
+    const uint64_t bit = random.uniform(frame.size() * 8);
+    frame[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    world_.fault(from, FaultKind::net_corrupt, to);
+  }
+  const uint64_t arrival_ns = std::max(world_.now_ns() + delay_ns, l.clogged_until_ns);
+  l.in_flight++;
+  world_.loop().schedule(arrival_ns, EventTag{to, static_cast<uint16_t>(EventKind::deliver)},
+                         [this, from, to, frame = std::move(frame)]() mutable {
+                           Link& arrived = link(from, to);
+                           KEEL_ASSERT(arrived.in_flight > 0);
+                           arrived.in_flight--;
+                           nodes_[to]->deliver(from, std::move(frame));
+                         });
+}
+
+void SimNetwork::set_blocked(io::NodeId from, io::NodeId to, bool blocked) {
+  link(from, to).blocked = blocked;
+}
+
+void SimNetwork::clog(io::NodeId from, io::NodeId to, uint64_t until_ns) {
+  Link& l = link(from, to);
+  l.clogged_until_ns = std::max(l.clogged_until_ns, until_ns);
+}
+
+void SimNetwork::unblock_all() {
+  for (Link& l : links_) l.blocked = false;
+}
+
+void SimNetwork::heal_all() {
+  for (Link& l : links_) {
+    l.blocked = false;
+    l.clogged_until_ns = 0;
+  }
+}
+
+}  // namespace keel::sim

@@ -1,0 +1,60 @@
+#pragma once
+// The simulated network between all endpoints (replicas, then clients). Per directed link:
+// latency (a minimum plus an exponential tail), loss, duplication, reordering, bit corruption
+// (caught by the receiver's frame checksum), an in-flight capacity beyond which messages drop,
+// clogging (the link holds messages until a time) and blocking (partitions).
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "io/types.h"
+#include "sim/profile.h"
+#include "sim/world.h"
+
+namespace keel::sim {
+
+class SimNode;
+
+class SimNetwork {
+ public:
+  SimNetwork(World& world, uint32_t endpoint_count, const NetworkProfile& profile);
+
+  void attach(std::vector<SimNode*> nodes);
+  uint32_t endpoint_count() const { return endpoint_count_; }
+
+  void send(io::NodeId from, io::NodeId to, std::span<const uint8_t> frame);
+
+  // Partitions: a blocked directed link drops everything sent on it.
+  void set_blocked(io::NodeId from, io::NodeId to, bool blocked);
+  bool blocked(io::NodeId from, io::NodeId to) const { return link(from, to).blocked; }
+  // A clogged link holds messages (it does not drop them) until until_ns.
+  void clog(io::NodeId from, io::NodeId to, uint64_t until_ns);
+  // Unblocks every link (ends every partition); clogs run out by themselves.
+  void unblock_all();
+  // Unblocks and unclogs every link.
+  void heal_all();
+  // Per-message faults may be turned off for the liveness phase.
+  void set_faults_enabled(bool enabled) { faults_enabled_ = enabled; }
+
+  uint64_t in_flight(io::NodeId from, io::NodeId to) const { return link(from, to).in_flight; }
+
+ private:
+  struct Link {
+    bool blocked = false;
+    uint64_t clogged_until_ns = 0;
+    uint32_t in_flight = 0;
+  };
+  Link& link(io::NodeId from, io::NodeId to);
+  const Link& link(io::NodeId from, io::NodeId to) const;
+  void transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> frame);
+
+  World& world_;
+  const uint32_t endpoint_count_;
+  const NetworkProfile& profile_;
+  bool faults_enabled_ = true;
+  std::vector<Link> links_;  // endpoint_count^2, row = from
+  std::vector<SimNode*> nodes_;
+};
+
+}  // namespace keel::sim

@@ -1,0 +1,74 @@
+#pragma once
+// The swarm profile: which faults a run turns on and how hard, drawn from the seed, so that a
+// sweep over seeds explores many mixes of faults rather than one mix everywhere ("swarm
+// testing", Groce et al., ISSTA 2012). Printed first in every run.
+
+#include <cstdint>
+#include <string>
+
+#include "io/random.h"
+
+namespace keel::sim {
+
+struct NetworkProfile {
+  uint64_t latency_min_ns = 500'000;
+  uint64_t latency_tail_mean_ns = 1'000'000;  // exponential tail on top of the minimum
+  double loss_probability = 0;
+  double duplicate_probability = 0;
+  double reorder_probability = 0;
+  uint64_t reorder_delay_mean_ns = 20'000'000;
+  double corrupt_probability = 0;
+  uint32_t link_capacity_messages = 1024;  // in flight per directed link; beyond, dropped
+};
+
+struct DiskProfile {
+  uint64_t latency_min_ns = 20'000;
+  uint64_t latency_tail_mean_ns = 100'000;
+  double slow_probability = 0;  // a spike of 100 tail means
+  double read_corrupt_probability = 0;
+  double write_corrupt_probability = 0;
+  double misdirect_probability = 0;
+  double latent_error_probability = 0;
+};
+
+struct ClockProfile {
+  uint64_t offset_ns_max = 0;     // per-node realtime offset, uniform in +-max
+  uint64_t drift_ppm_max = 0;     // per-node rate error, uniform in +-max
+  uint64_t jump_ns_max = 0;       // size of a nemesis clock jump, +-max
+};
+
+struct NemesisProfile {
+  uint64_t interval_mean_ns = 0;  // 0: no nemesis actions at all
+  bool partitions = false;
+  bool clogs = false;
+  bool client_cutoffs = false;
+  bool crashes = false;
+  bool pauses = false;
+  bool wipes = false;
+  bool clock_jumps = false;
+  uint64_t fault_duration_mean_ns = 1'000'000'000;  // partitions, clogs, downtime
+};
+
+struct Profile {
+  uint32_t replicas = 3;
+  uint32_t clients = 2;
+  double write_fraction = 1.0;  // the workload mix, for protocols that have reads
+  uint64_t client_think_mean_ns = 0;  // pause between a client's requests, exponential
+  NetworkProfile network;
+  DiskProfile disk;
+  ClockProfile clock;
+  NemesisProfile nemesis;
+
+  std::string describe() const;
+};
+
+struct ProfileLimits {
+  uint32_t replicas_min = 1;
+  uint32_t replicas_max = 6;
+  uint32_t replicas_forced = 0;  // 0: drawn from the seed
+  bool swarm = true;             // false: no faults at all (a calm run)
+};
+
+Profile derive_profile(uint64_t seed, const ProfileLimits& limits);
+
+}  // namespace keel::sim

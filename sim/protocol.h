@@ -1,0 +1,71 @@
+#pragma once
+// What the simulator asks of a protocol under test, and what it offers back. A protocol adapter
+// starts replicas and clients against io::Env, keeps its own history of client operations, and
+// judges it: the simulator owns time, faults, phases and the verdict's exit code.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "io/env.h"
+#include "sim/profile.h"
+
+namespace keel::sim {
+
+class SimDisk;
+
+// Whatever a started replica or client is; destroying it is a crash of its volatile state.
+class Process {
+ public:
+  virtual ~Process() = default;
+};
+
+class RunContext {
+ public:
+  virtual ~RunContext() = default;
+  // Simulated time, for histories. Protocol code itself reads only its node's io::Clock.
+  virtual uint64_t now_ns() const = 0;
+  // Client workloads ask before each request; false once the run wants no more.
+  virtual bool more_requests(io::NodeId client) = 0;
+  // Every client operation is recorded with its invocation and completion, for the trace and
+  // the run's counters. A completion with ok false means the client gave up (timed out): the
+  // operation may or may not have taken effect.
+  virtual void client_invoked(io::NodeId client, uint64_t operation, uint64_t argument) = 0;
+  virtual void client_completed(io::NodeId client, uint64_t operation, bool ok,
+                                uint64_t result) = 0;
+  // A checker found a safety violation: the run stops with the correctness exit code.
+  virtual void violation(std::string message) = 0;
+};
+
+class ProtocolUnderTest {
+ public:
+  virtual ~ProtocolUnderTest() = default;
+  virtual std::string_view name() const = 0;
+  virtual uint32_t replicas_min() const = 0;
+  virtual uint32_t replicas_max() const = 0;
+  virtual uint64_t disk_size_bytes() const = 0;
+
+  // Called once, before anything starts.
+  virtual void setup(const Profile& profile, RunContext& context) = 0;
+  // Writes a replica's initial disk contents (the simulated `keel format`).
+  virtual void format(io::NodeId replica, SimDisk& disk) = 0;
+  // Called at boot and at every restart; the returned process lives until the next crash.
+  virtual std::unique_ptr<Process> start_replica(io::NodeId replica, io::Env env) = 0;
+  virtual std::unique_ptr<Process> start_client(io::NodeId client, io::Env env) = 0;
+
+  // Replicas the liveness core must include.
+  virtual std::vector<io::NodeId> core_required() const { return {}; }
+  // True once the running replicas of core agree on the same committed state.
+  virtual bool converged(std::span<const io::NodeId> core) = 0;
+  // Safety checks over the whole run, once it ended; a description of the violation, if any.
+  virtual std::optional<std::string> check_final() = 0;
+  // Protocol counters for the run summary (view changes, repairs, ...).
+  virtual std::vector<std::pair<std::string, uint64_t>> counters() const { return {}; }
+};
+
+}  // namespace keel::sim

@@ -1,0 +1,468 @@
+#include "sim/simulator.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "sim/disk.h"
+
+namespace keel::sim {
+namespace {
+
+Simulator* simulator_active = nullptr;
+
+constexpr uint64_t events_max = 200'000'000;
+constexpr uint64_t liveness_requests_per_client = 3;
+
+enum class NemesisAction : uint8_t {
+  partition,
+  clog_link,
+  clog_node,
+  client_cutoff,
+  crash,
+  pause,
+  wipe,
+  clock_jump,
+};
+
+}  // namespace
+
+std::string_view run_result_name(RunResult result) {
+  switch (result) {
+    case RunResult::pass: return "pass";
+    case RunResult::correctness_violation: return "correctness_violation";
+    case RunResult::liveness_violation: return "liveness_violation";
+    case RunResult::crash: return "crash";
+    case RunResult::trace_divergence: return "trace_divergence";
+  }
+  return "unknown";
+}
+
+Simulator::Simulator(ProtocolUnderTest& protocol, const SimOptions& options, Trace& trace)
+    : protocol_(protocol), options_(options), trace_(trace) {
+  ProfileLimits limits;
+  limits.replicas_min = protocol.replicas_min();
+  limits.replicas_max = protocol.replicas_max();
+  limits.replicas_forced = options.replicas;
+  limits.swarm = options.swarm;
+  profile_ = derive_profile(options.seed, limits);
+  uint64_t world_seed = options.seed;
+  if (options.nondeterminism_salt != 0) {
+    uint64_t salt = options.nondeterminism_salt;
+    world_seed ^= io::splitmix64(salt);
+  }
+  world_ = std::make_unique<World>(world_seed, profile_.replicas, trace);
+}
+
+Simulator::~Simulator() {
+  if (simulator_active == this) {
+    simulator_active = nullptr;
+    io::set_assertion_handler(nullptr);
+  }
+  // Processes go before the nodes whose timers and buses they hold references to.
+  processes_.clear();
+}
+
+void Simulator::boot() {
+  const uint32_t replicas = profile_.replicas;
+  const uint32_t endpoints = replicas + profile_.clients;
+  network_ = std::make_unique<SimNetwork>(*world_, endpoints, profile_.network);
+  io::Random& random = world_->random();
+  std::vector<SimNode*> attached;
+  for (io::NodeId id = 0; id < endpoints; id++) {
+    ClockSettings clock;
+    const ClockProfile& clock_profile = profile_.clock;
+    if (clock_profile.offset_ns_max > 0) {
+      clock.offset_ns = static_cast<int64_t>(random.range(0, 2 * clock_profile.offset_ns_max)) -
+                        static_cast<int64_t>(clock_profile.offset_ns_max);
+      world_->fault(id, FaultKind::clock_offset, static_cast<uint64_t>(clock.offset_ns));
+    }
+    if (clock_profile.drift_ppm_max > 0) {
+      clock.drift_ppm = static_cast<int64_t>(random.range(0, 2 * clock_profile.drift_ppm_max)) -
+                        static_cast<int64_t>(clock_profile.drift_ppm_max);
+      world_->fault(id, FaultKind::clock_drift, static_cast<uint64_t>(clock.drift_ppm));
+    }
+    const uint64_t disk_size_bytes = id < replicas ? protocol_.disk_size_bytes() : 0;
+    nodes_.push_back(std::make_unique<SimNode>(*world_, *network_, id, options_.cluster_id, clock,
+                                               disk_size_bytes, &profile_.disk));
+    attached.push_back(nodes_.back().get());
+  }
+  network_->attach(std::move(attached));
+  processes_.resize(endpoints);
+  restart_pending_.assign(endpoints, false);
+  client_completed_in_liveness_.assign(endpoints, 0);
+
+  protocol_.setup(profile_, *this);
+  for (io::NodeId replica = 0; replica < replicas; replica++) {
+    protocol_.format(replica, *nodes_[replica]->disk());
+  }
+  for (io::NodeId id = 0; id < endpoints; id++) {
+    io::Env env = nodes_[id]->env();
+    processes_[id] = id < replicas ? protocol_.start_replica(id, env) : protocol_.start_client(id, env);
+  }
+}
+
+RunSummary Simulator::run(std::function<void(const RunSummary&)> on_crash) {
+  KEEL_ASSERT(phase_ == Phase::setup);
+  on_crash_ = std::move(on_crash);
+  simulator_active = this;
+  io::set_assertion_handler(&Simulator::on_assertion);
+
+  boot();
+  phase_ = Phase::safety;
+  world_->record(TraceKind::phase, io::node_id_none, static_cast<uint64_t>(phase_), 0);
+  if (profile_.nemesis.interval_mean_ns > 0) schedule_nemesis();
+  run_until(options_.safety_time_max_ns, [this] {
+    return requests_completed_ + requests_timed_out_ >= options_.requests;
+  });
+
+  if (!stopped_) {
+    enter_liveness();
+    const uint64_t deadline_ns = world_->now_ns() + options_.liveness_bound_ns;
+    if (!run_until(deadline_ns, [this] { return liveness_reached(); }) && !stopped_) {
+      stop(RunResult::liveness_violation,
+           fmt::format("the core did not converge within {} ms of healing",
+                       options_.liveness_bound_ns / io::ns_per_ms));
+    }
+  }
+  if (!stopped_) {
+    if (std::optional<std::string> problem = protocol_.check_final()) {
+      stop(RunResult::correctness_violation, std::move(*problem));
+    }
+  }
+  phase_ = Phase::done;
+  if (!stopped_) stopped_.emplace(RunResult::pass, "");
+  return summarize();
+}
+
+bool Simulator::run_until(uint64_t deadline_ns, const std::function<bool()>& done) {
+  while (!stopped_) {
+    if (done()) return true;
+    if (trace_.divergence()) {
+      stop(RunResult::trace_divergence, "the run diverged from the recorded trace");
+      return false;
+    }
+    if (world_->loop().events_run() >= events_max) {
+      stop(RunResult::liveness_violation, fmt::format("event budget of {} exhausted", events_max));
+      return false;
+    }
+    if (!world_->step(deadline_ns)) return done();
+  }
+  return false;
+}
+
+void Simulator::enter_liveness() {
+  phase_ = Phase::liveness;
+  world_->record(TraceKind::phase, io::node_id_none, static_cast<uint64_t>(phase_), 0);
+  network_->heal_all();
+  network_->set_faults_enabled(false);
+  const uint32_t replicas = profile_.replicas;
+  for (io::NodeId replica = 0; replica < replicas; replica++) {
+    nodes_[replica]->disk()->set_faults_enabled(false);
+  }
+
+  // The core: the replicas the protocol requires, then others at random, up to a quorum.
+  std::vector<bool> in_core(replicas, false);
+  for (io::NodeId replica : protocol_.core_required()) in_core[replica] = true;
+  const uint32_t quorum = replicas / 2 + 1;
+  uint32_t core_size = static_cast<uint32_t>(std::count(in_core.begin(), in_core.end(), true));
+  while (core_size < quorum) {
+    const io::NodeId pick = static_cast<io::NodeId>(world_->random().uniform(replicas));
+    if (!in_core[pick]) {
+      in_core[pick] = true;
+      core_size++;
+    }
+  }
+  core_.clear();
+  for (io::NodeId replica = 0; replica < replicas; replica++) {
+    if (in_core[replica]) {
+      core_.push_back(replica);
+      SimNode& node = *nodes_[replica];
+      if (!node.up()) restart_replica(replica);
+      if (node.paused()) {
+        node.resume();
+        world_->fault(replica, FaultKind::process_resume, 0);
+      }
+    } else {
+      // Outside the core a replica stays as it is, cut off from everyone.
+      for (io::NodeId other = 0; other < network_->endpoint_count(); other++) {
+        if (other == replica) continue;
+        network_->set_blocked(replica, other, true);
+        network_->set_blocked(other, replica, true);
+      }
+    }
+  }
+}
+
+bool Simulator::liveness_reached() {
+  for (io::NodeId client = profile_.replicas; client < nodes_.size(); client++) {
+    if (client_completed_in_liveness_[client] == 0) return false;
+  }
+  convergence_checks_++;
+  return protocol_.converged(core_);
+}
+
+bool Simulator::more_requests(io::NodeId client) {
+  switch (phase_) {
+    case Phase::safety: return requests_invoked_ < options_.requests;
+    case Phase::liveness:
+      return client_completed_in_liveness_[client] < liveness_requests_per_client;
+    default: return false;
+  }
+}
+
+void Simulator::client_invoked(io::NodeId client, uint64_t operation, uint64_t argument) {
+  requests_invoked_++;
+  world_->record(TraceKind::client_invoke, client, operation, argument);
+}
+
+void Simulator::client_completed(io::NodeId client, uint64_t operation, bool ok, uint64_t result) {
+  world_->record(TraceKind::client_complete, client, operation, ok ? result : UINT64_MAX);
+  if (!ok) {
+    requests_timed_out_++;
+    return;
+  }
+  requests_completed_++;
+  if (phase_ == Phase::liveness) client_completed_in_liveness_[client]++;
+}
+
+void Simulator::violation(std::string message) {
+  stop(RunResult::correctness_violation, std::move(message));
+}
+
+void Simulator::stop(RunResult result, std::string message) {
+  if (stopped_) return;  // The first verdict stands.
+  world_->record(TraceKind::check, io::node_id_none, static_cast<uint64_t>(result), 0);
+  stopped_.emplace(result, std::move(message));
+}
+
+RunSummary Simulator::summarize() {
+  RunSummary summary;
+  KEEL_ASSERT(stopped_);
+  summary.result = stopped_->first;
+  summary.message = stopped_->second;
+  summary.profile = profile_;
+  summary.events = world_->loop().events_run();
+  summary.simulated_ns = world_->now_ns();
+  summary.requests_completed = requests_completed_;
+  summary.requests_timed_out = requests_timed_out_;
+  for (const auto& node : nodes_) summary.frames_rejected += node->frames_rejected();
+  summary.faults = world_->faults();
+  summary.checks = {{"convergence_polls", convergence_checks_},
+                    {"liveness_core_size", core_.size()},
+                    {"final_safety_check", phase_ == Phase::done ? 1u : 0u}};
+  summary.protocol_counters = protocol_.counters();
+  summary.trace_records = trace_.records();
+  summary.trace_hash = trace_.hash();
+  return summary;
+}
+
+void Simulator::on_assertion(const char* message) {
+  Simulator* simulator = simulator_active;
+  if (simulator == nullptr) return;
+  simulator->stopped_.reset();
+  simulator->stop(RunResult::crash, message);
+  const RunSummary summary = simulator->summarize();
+  if (simulator->on_crash_) simulator->on_crash_(summary);
+  std::_Exit(static_cast<int>(RunResult::crash));
+}
+
+void Simulator::schedule_nemesis() {
+  const uint64_t delay_ns = 1 + world_->random().exponential(profile_.nemesis.interval_mean_ns);
+  world_->loop().schedule(world_->now_ns() + delay_ns,
+                          EventTag{io::node_id_none, static_cast<uint16_t>(EventKind::nemesis)},
+                          [this] { nemesis_act(); });
+}
+
+uint32_t Simulator::replicas_down() const {
+  uint32_t down = 0;
+  for (io::NodeId replica = 0; replica < profile_.replicas; replica++) {
+    if (!nodes_[replica]->up() || nodes_[replica]->paused()) down++;
+  }
+  return down;
+}
+
+void Simulator::nemesis_act() {
+  if (phase_ != Phase::safety) return;
+  const NemesisProfile& nemesis = profile_.nemesis;
+  std::vector<NemesisAction> actions;
+  if (nemesis.partitions) actions.push_back(NemesisAction::partition);
+  if (nemesis.clogs) {
+    actions.push_back(NemesisAction::clog_link);
+    actions.push_back(NemesisAction::clog_node);
+  }
+  if (nemesis.client_cutoffs) actions.push_back(NemesisAction::client_cutoff);
+  if (nemesis.crashes) actions.push_back(NemesisAction::crash);
+  if (nemesis.pauses) actions.push_back(NemesisAction::pause);
+  if (nemesis.wipes) actions.push_back(NemesisAction::wipe);
+  if (nemesis.clock_jumps) actions.push_back(NemesisAction::clock_jump);
+  schedule_nemesis();
+  if (actions.empty()) return;
+
+  io::Random& random = world_->random();
+  const uint32_t replicas = profile_.replicas;
+  const uint32_t endpoints = network_->endpoint_count();
+  const uint64_t duration_ns = 1 + random.exponential(nemesis.fault_duration_mean_ns);
+  // At most f replicas down or paused at once, and at least one may go down so that a single
+  // replica still sees crashes: a quorum is lost only until the restart that always follows.
+  const uint32_t down_max = std::max<uint32_t>(1, (replicas - 1) / 2);
+  const io::NodeId replica = static_cast<io::NodeId>(random.uniform(replicas));
+
+  switch (actions[random.uniform(actions.size())]) {
+    case NemesisAction::partition:
+      if (!partition_active_) partition();
+      break;
+    case NemesisAction::clog_link: {
+      const io::NodeId from = static_cast<io::NodeId>(random.uniform(endpoints));
+      const io::NodeId to = static_cast<io::NodeId>(random.uniform(endpoints));
+      if (from == to) break;
+      network_->clog(from, to, world_->now_ns() + duration_ns);
+      world_->fault(from, FaultKind::net_clog_link, to);
+      break;
+    }
+    case NemesisAction::clog_node: {
+      const io::NodeId node = static_cast<io::NodeId>(random.uniform(endpoints));
+      for (io::NodeId other = 0; other < endpoints; other++) {
+        if (other == node) continue;
+        network_->clog(node, other, world_->now_ns() + duration_ns);
+        network_->clog(other, node, world_->now_ns() + duration_ns);
+      }
+      world_->fault(node, FaultKind::net_clog_node, duration_ns);
+      break;
+    }
+    case NemesisAction::client_cutoff: {
+      const io::NodeId client = replicas + static_cast<io::NodeId>(random.uniform(profile_.clients));
+      for (io::NodeId r = 0; r < replicas; r++) {
+        network_->set_blocked(client, r, true);
+        network_->set_blocked(r, client, true);
+      }
+      world_->fault(client, FaultKind::client_cutoff, duration_ns);
+      world_->loop().schedule(world_->now_ns() + duration_ns,
+                              EventTag{client, static_cast<uint16_t>(EventKind::control)},
+                              [this, client] {
+                                if (phase_ != Phase::safety) return;
+                                for (io::NodeId r = 0; r < profile_.replicas; r++) {
+                                  network_->set_blocked(client, r, false);
+                                  network_->set_blocked(r, client, false);
+                                }
+                              });
+      break;
+    }
+    case NemesisAction::crash:
+      if (nodes_[replica]->up() && !restart_pending_[replica] && replicas_down() < down_max) {
+        crash_replica(replica, false);
+      }
+      break;
+    case NemesisAction::pause:
+      if (nodes_[replica]->up() && !nodes_[replica]->paused() && replicas_down() < down_max) {
+        nodes_[replica]->pause();
+        world_->fault(replica, FaultKind::process_pause, duration_ns);
+        world_->loop().schedule(world_->now_ns() + duration_ns,
+                                EventTag{replica, static_cast<uint16_t>(EventKind::resume)},
+                                [this, replica] {
+                                  SimNode& node = *nodes_[replica];
+                                  if (!node.up() || !node.paused()) return;
+                                  node.resume();
+                                  world_->fault(replica, FaultKind::process_resume, 0);
+                                });
+      }
+      break;
+    case NemesisAction::wipe:
+      if (nodes_[replica]->up() && !restart_pending_[replica] && replicas_down() < down_max &&
+          world_->storage_budget().allows_wipe(replica)) {
+        crash_replica(replica, true);
+      }
+      break;
+    case NemesisAction::clock_jump: {
+      const io::NodeId node = static_cast<io::NodeId>(random.uniform(endpoints));
+      const int64_t jump_max = static_cast<int64_t>(profile_.clock.jump_ns_max);
+      const int64_t delta = static_cast<int64_t>(random.range(0, 2 * profile_.clock.jump_ns_max)) - jump_max;
+      nodes_[node]->clock_jump(delta);
+      world_->fault(node, FaultKind::clock_jump, static_cast<uint64_t>(delta));
+      break;
+    }
+  }
+}
+
+void Simulator::crash_replica(io::NodeId replica, bool wipe) {
+  SimNode& node = *nodes_[replica];
+  KEEL_ASSERT(node.up());
+  processes_[replica].reset();  // Volatile state is gone.
+  node.crash();
+  world_->fault(replica, FaultKind::process_crash, 0);
+  if (wipe) {
+    node.disk()->wipe();
+    world_->storage_budget().mark_wiped(replica);
+    world_->fault(replica, FaultKind::process_wipe, 0);
+  }
+  restart_pending_[replica] = true;
+  const uint64_t downtime_ns = 1 + world_->random().exponential(profile_.nemesis.fault_duration_mean_ns);
+  world_->loop().schedule(world_->now_ns() + downtime_ns,
+                          EventTag{replica, static_cast<uint16_t>(EventKind::control)},
+                          [this, replica] { restart_replica(replica); });
+}
+
+void Simulator::restart_replica(io::NodeId replica) {
+  restart_pending_[replica] = false;
+  SimNode& node = *nodes_[replica];
+  if (node.up()) return;  // The liveness phase restarted it already.
+  node.restart();
+  world_->fault(replica, FaultKind::process_restart, 0);
+  processes_[replica] = protocol_.start_replica(replica, node.env());
+}
+
+void Simulator::partition() {
+  io::Random& random = world_->random();
+  const uint32_t replicas = profile_.replicas;
+  const uint32_t endpoints = network_->endpoint_count();
+  std::vector<bool> side(endpoints, false);
+  FaultKind kind;
+  bool both_ways = true;
+  const uint64_t shape = replicas >= 2 ? random.uniform(4) : 2 + random.uniform(2);
+  if (shape <= 1) {
+    // A proper, non-empty subset of the replicas; clients stay on both sides.
+    const uint64_t mask = random.range(1, (uint64_t{1} << replicas) - 2);
+    for (io::NodeId r = 0; r < replicas; r++) side[r] = (mask >> r) & 1;
+    kind = shape == 0 ? FaultKind::partition_symmetric : FaultKind::partition_asymmetric;
+    both_ways = shape == 0;
+    for (io::NodeId from = 0; from < replicas; from++) {
+      for (io::NodeId to = 0; to < replicas; to++) {
+        if (side[from] && !side[to]) {
+          network_->set_blocked(from, to, true);
+          if (both_ways) network_->set_blocked(to, from, true);
+        }
+      }
+    }
+  } else {
+    if (shape == 2) {
+      side[random.uniform(replicas)] = true;
+      kind = FaultKind::partition_isolate;
+    } else {
+      for (io::NodeId id = 0; id < endpoints; id++) side[id] = random.chance(0.5);
+      kind = FaultKind::partition_random_split;
+    }
+    for (io::NodeId from = 0; from < endpoints; from++) {
+      for (io::NodeId to = 0; to < endpoints; to++) {
+        if (side[from] != side[to]) network_->set_blocked(from, to, true);
+      }
+    }
+  }
+  partition_active_ = true;
+  world_->fault(io::node_id_none, kind, 0);
+  heal_partition_later();
+}
+
+void Simulator::heal_partition_later() {
+  const uint64_t duration_ns = 1 + world_->random().exponential(profile_.nemesis.fault_duration_mean_ns);
+  world_->loop().schedule(world_->now_ns() + duration_ns,
+                          EventTag{io::node_id_none, static_cast<uint16_t>(EventKind::control)},
+                          [this] {
+                            if (phase_ != Phase::safety) return;
+                            network_->unblock_all();
+                            partition_active_ = false;
+                            world_->fault(io::node_id_none, FaultKind::partition_heal, 0);
+                          });
+}
+
+}  // namespace keel::sim

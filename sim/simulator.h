@@ -1,0 +1,119 @@
+#pragma once
+// Drives one whole cluster under one seed: derives the swarm profile, starts replicas and
+// clients, injects faults within their bounds during the safety phase, heals a quorum core for
+// the liveness phase, and returns the verdict.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/faults.h"
+#include "sim/network.h"
+#include "sim/node.h"
+#include "sim/profile.h"
+#include "sim/protocol.h"
+#include "sim/trace.h"
+#include "sim/world.h"
+
+namespace keel::sim {
+
+// Exit codes of `keel sim`, one per verdict.
+enum class RunResult : int {
+  pass = 0,
+  correctness_violation = 1,
+  liveness_violation = 3,
+  crash = 4,
+  trace_divergence = 5,  // replay or determinism check: the run did not repeat itself
+};
+
+std::string_view run_result_name(RunResult result);
+
+struct SimOptions {
+  uint64_t seed = 0;
+  uint32_t replicas = 0;  // 0: drawn from the seed
+  uint64_t requests = 1000;
+  bool swarm = true;      // false: a calm run without faults
+  uint64_t cluster_id = 0x6b65656c;
+  uint64_t safety_time_max_ns = 120 * io::ns_per_s;
+  uint64_t liveness_bound_ns = 60 * io::ns_per_s;
+  uint64_t nondeterminism_salt = 0;  // non-zero only to test the determinism check
+};
+
+struct RunSummary {
+  RunResult result = RunResult::pass;
+  std::string message;
+  Profile profile;
+  uint64_t events = 0;
+  uint64_t simulated_ns = 0;
+  uint64_t requests_completed = 0;
+  uint64_t requests_timed_out = 0;
+  uint64_t frames_rejected = 0;
+  FaultCounts faults{};
+  std::vector<std::pair<std::string, uint64_t>> checks;
+  std::vector<std::pair<std::string, uint64_t>> protocol_counters;
+  uint64_t trace_records = 0;
+  uint64_t trace_hash = 0;
+};
+
+class Simulator final : public RunContext {
+ public:
+  Simulator(ProtocolUnderTest& protocol, const SimOptions& options, Trace& trace);
+  ~Simulator() override;
+
+  const Profile& profile() const { return profile_; }
+  // Runs to the verdict. on_crash is called with the summary if an assertion fails inside the
+  // run, just before the process exits with RunResult::crash.
+  RunSummary run(std::function<void(const RunSummary&)> on_crash);
+
+  // RunContext
+  uint64_t now_ns() const override { return world_->now_ns(); }
+  bool more_requests(io::NodeId client) override;
+  void client_invoked(io::NodeId client, uint64_t operation, uint64_t argument) override;
+  void client_completed(io::NodeId client, uint64_t operation, bool ok, uint64_t result) override;
+  void violation(std::string message) override;
+
+ private:
+  enum class Phase : uint64_t { setup = 0, safety = 1, liveness = 2, done = 3 };
+
+  void boot();
+  bool run_until(uint64_t deadline_ns, const std::function<bool()>& done);
+  void enter_liveness();
+  bool liveness_reached();
+  RunSummary summarize();
+  void stop(RunResult result, std::string message);
+  static void on_assertion(const char* message);
+
+  // The nemesis: one fault action every so often, within the fault bounds.
+  void schedule_nemesis();
+  void nemesis_act();
+  uint32_t replicas_down() const;
+  void crash_replica(io::NodeId replica, bool wipe);
+  void restart_replica(io::NodeId replica);
+  void partition();
+  void heal_partition_later();
+
+  ProtocolUnderTest& protocol_;
+  const SimOptions options_;
+  Trace& trace_;
+  Profile profile_;
+  std::unique_ptr<World> world_;
+  std::unique_ptr<SimNetwork> network_;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+  std::vector<std::unique_ptr<Process>> processes_;
+  std::vector<bool> restart_pending_;
+  std::vector<io::NodeId> core_;
+  Phase phase_ = Phase::setup;
+  bool partition_active_ = false;
+  uint64_t requests_invoked_ = 0;
+  uint64_t requests_completed_ = 0;
+  uint64_t requests_timed_out_ = 0;
+  std::vector<uint64_t> client_completed_in_liveness_;
+  uint64_t convergence_checks_ = 0;
+  std::optional<std::pair<RunResult, std::string>> stopped_;
+  std::function<void(const RunSummary&)> on_crash_;
+};
+
+}  // namespace keel::sim

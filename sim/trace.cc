@@ -1,0 +1,173 @@
+#include "sim/trace.h"
+
+#include <fmt/format.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <google/protobuf/util/delimited_message_util.h>
+#define XXH_STATIC_LINKING_ONLY  // for a stack-allocated XXH3_state_t
+#include <xxhash.h>
+
+#include "io/assert.h"
+
+namespace keel::sim {
+
+namespace pbio = google::protobuf::io;
+using google::protobuf::util::ParseDelimitedFromZeroCopyStream;
+using google::protobuf::util::SerializeDelimitedToOstream;
+
+std::string trace_kind_name(uint32_t kind) {
+  switch (static_cast<TraceKind>(kind)) {
+    case TraceKind::event: return "event";
+    case TraceKind::send: return "send";
+    case TraceKind::deliver: return "deliver";
+    case TraceKind::drop: return "drop";
+    case TraceKind::fault: return "fault";
+    case TraceKind::phase: return "phase";
+    case TraceKind::client_invoke: return "client_invoke";
+    case TraceKind::client_complete: return "client_complete";
+    case TraceKind::check: return "check";
+  }
+  return fmt::format("kind_{}", kind);
+}
+
+std::string format_record(const TraceRecord& record) {
+  return fmt::format("t={}ns {} node={} a={} b={}", record.time_ns, trace_kind_name(record.kind),
+                     record.node, record.a, record.b);
+}
+
+struct Trace::HashState {
+  XXH3_state_t state;
+};
+
+struct Trace::Reader {
+  std::ifstream file;
+  std::unique_ptr<pbio::IstreamInputStream> stream;
+  bool ended = false;
+  std::optional<proto::TraceFooter> footer;
+
+  // The next record, or nothing once the records end (the footer is kept).
+  std::optional<TraceRecord> next() {
+    if (ended) return std::nullopt;
+    proto::TraceEntry entry;
+    bool clean_eof = false;
+    if (!ParseDelimitedFromZeroCopyStream(&entry, stream.get(), &clean_eof) ||
+        !entry.has_record()) {
+      ended = true;
+      if (entry.has_footer()) footer = entry.footer();
+      return std::nullopt;
+    }
+    const proto::TraceRecord& r = entry.record();
+    return TraceRecord{r.time_ns(), r.kind(), r.node(), r.a(), r.b()};
+  }
+};
+
+Trace::Trace() : hash_state_(std::make_unique<HashState>()) {
+  XXH3_64bits_reset(&hash_state_->state);
+}
+
+Trace::~Trace() = default;
+
+bool Trace::write_to(const std::string& path, const proto::TraceHeader& header,
+                     std::string& error) {
+  KEEL_ASSERT(records_ == 0);
+  output_ = std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc);
+  if (!*output_) {
+    error = fmt::format("cannot open trace file {} for writing", path);
+    output_.reset();
+    return false;
+  }
+  proto::TraceEntry entry;
+  *entry.mutable_header() = header;
+  SerializeDelimitedToOstream(entry, output_.get());
+  return true;
+}
+
+bool Trace::verify_against(const std::string& path, proto::TraceHeader& header,
+                           std::string& error) {
+  KEEL_ASSERT(records_ == 0);
+  reader_ = std::make_unique<Reader>();
+  reader_->file.open(path, std::ios::binary);
+  if (!reader_->file) {
+    error = fmt::format("cannot open trace file {}", path);
+    return false;
+  }
+  reader_->stream = std::make_unique<pbio::IstreamInputStream>(&reader_->file);
+  proto::TraceEntry entry;
+  bool clean_eof = false;
+  if (!ParseDelimitedFromZeroCopyStream(&entry, reader_->stream.get(), &clean_eof) ||
+      !entry.has_header()) {
+    error = fmt::format("{} is not a keel trace (no header)", path);
+    return false;
+  }
+  header = entry.header();
+  return true;
+}
+
+void Trace::record(const TraceRecord& record) {
+  const uint64_t words[4] = {record.time_ns, (uint64_t{record.kind} << 32) | record.node,
+                             record.a, record.b};
+  XXH3_64bits_update(&hash_state_->state, words, sizeof(words));
+  const uint64_t index = records_++;
+  if (output_) {
+    proto::TraceRecord* r = entry_.mutable_record();
+    r->set_time_ns(record.time_ns);
+    r->set_kind(record.kind);
+    r->set_node(record.node);
+    r->set_a(record.a);
+    r->set_b(record.b);
+    SerializeDelimitedToOstream(entry_, output_.get());
+  }
+  if (reader_ && !divergence_) {
+    std::optional<TraceRecord> expected = reader_->next();
+    if (!expected || !(*expected == record)) {
+      divergence_ = TraceDivergence{index, expected, record};
+    }
+  }
+}
+
+std::optional<proto::TraceFooter> Trace::finish(proto::TraceFooter footer) {
+  footer.set_records(records_);
+  footer.set_trace_hash(hash());
+  if (output_) {
+    proto::TraceEntry entry;
+    *entry.mutable_footer() = footer;
+    SerializeDelimitedToOstream(entry, output_.get());
+    output_->flush();
+    output_.reset();
+  }
+  if (!reader_) return std::nullopt;
+  if (!divergence_) {
+    std::optional<TraceRecord> extra = reader_->next();
+    if (extra) divergence_ = TraceDivergence{records_, extra, std::nullopt};
+  }
+  return reader_->footer;
+}
+
+uint64_t Trace::hash() const { return XXH3_64bits_digest(&hash_state_->state); }
+
+bool read_trace_file(const std::string& path, TraceFile& file, std::string& error) {
+  std::ifstream input(path, std::ios::binary);
+  if (!input) {
+    error = fmt::format("cannot open trace file {}", path);
+    return false;
+  }
+  pbio::IstreamInputStream stream(&input);
+  proto::TraceEntry entry;
+  bool clean_eof = false;
+  if (!ParseDelimitedFromZeroCopyStream(&entry, &stream, &clean_eof) || !entry.has_header()) {
+    error = fmt::format("{} is not a keel trace (no header)", path);
+    return false;
+  }
+  file.header = entry.header();
+  while (ParseDelimitedFromZeroCopyStream(&entry, &stream, &clean_eof)) {
+    if (entry.has_footer()) {
+      file.footer = entry.footer();
+      break;
+    }
+    if (!entry.has_record()) break;
+    const proto::TraceRecord& r = entry.record();
+    file.records.push_back(TraceRecord{r.time_ns(), r.kind(), r.node(), r.a(), r.b()});
+  }
+  return true;
+}
+
+}  // namespace keel::sim

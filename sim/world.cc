@@ -1,0 +1,68 @@
+#include "sim/world.h"
+
+#include <bit>
+
+namespace keel::sim {
+
+bool StorageFaultBudget::within(uint32_t mask) const {
+  return static_cast<uint32_t>(std::popcount(mask | wiped_mask_)) <= faults_max_;
+}
+
+bool StorageFaultBudget::allows(uint32_t node, uint64_t sector_first,
+                                uint64_t sector_count) const {
+  KEEL_ASSERT(node < 32);
+  if (faults_max_ == 0) return false;
+  for (uint64_t sector = sector_first; sector < sector_first + sector_count; sector++) {
+    const auto found = sector_faulty_mask_.find(sector);
+    const uint32_t mask = found == sector_faulty_mask_.end() ? 0 : found->second;
+    if (!within(mask | (1u << node))) return false;
+  }
+  return true;
+}
+
+void StorageFaultBudget::mark(uint32_t node, uint64_t sector_first, uint64_t sector_count) {
+  KEEL_ASSERT(allows(node, sector_first, sector_count));
+  for (uint64_t sector = sector_first; sector < sector_first + sector_count; sector++) {
+    sector_faulty_mask_[sector] |= 1u << node;
+  }
+}
+
+void StorageFaultBudget::heal(uint32_t node, uint64_t sector_first, uint64_t sector_count) {
+  for (uint64_t sector = sector_first; sector < sector_first + sector_count; sector++) {
+    const auto found = sector_faulty_mask_.find(sector);
+    if (found == sector_faulty_mask_.end()) continue;
+    found->second &= ~(1u << node);
+    if (found->second == 0) sector_faulty_mask_.erase(found);
+  }
+}
+
+bool StorageFaultBudget::allows_wipe(uint32_t node) const {
+  KEEL_ASSERT(node < 32);
+  if (faults_max_ == 0 || (wiped_mask_ & (1u << node)) != 0) return false;
+  // A wiped disk counts as faulty in every sector. The verdict does not depend on the order of
+  // iteration.
+  if (!within(1u << node)) return false;
+  for (const auto& [sector, mask] : sector_faulty_mask_) {
+    if (!within(mask | (1u << node))) return false;
+  }
+  return true;
+}
+
+void StorageFaultBudget::mark_wiped(uint32_t node) {
+  KEEL_ASSERT(allows_wipe(node));
+  wiped_mask_ |= 1u << node;
+}
+
+bool StorageFaultBudget::faulty(uint32_t node, uint64_t sector) const {
+  if ((wiped_mask_ & (1u << node)) != 0) return true;
+  const auto found = sector_faulty_mask_.find(sector);
+  return found != sector_faulty_mask_.end() && (found->second & (1u << node)) != 0;
+}
+
+uint64_t World::fault_total() const {
+  uint64_t total = 0;
+  for (uint64_t count : faults_) total += count;
+  return total;
+}
+
+}  // namespace keel::sim

@@ -1,0 +1,101 @@
+#pragma once
+// What all simulated nodes share: the event loop, the trace, the fault counters and the fault
+// budget that keeps injected faults inside what a correct protocol can survive.
+
+#include <cstdint>
+
+#include "absl/container/flat_hash_map.h"
+#include "io/random.h"
+#include "sim/event_loop.h"
+#include "sim/faults.h"
+#include "sim/trace.h"
+
+namespace keel::sim {
+
+// Tags for the trace: what kind of thing an event does.
+enum class EventKind : uint16_t {
+  timer = 1,
+  disk_read = 2,
+  disk_write = 3,
+  disk_sync = 4,
+  deliver = 5,
+  nemesis = 6,
+  resume = 7,
+  control = 8,
+};
+
+enum class DropReason : uint64_t {
+  loss = 1,
+  partition = 2,
+  capacity = 3,
+  node_down = 4,
+  bad_frame = 5,
+  no_receiver = 6,
+};
+
+// Storage faults are bounded per sector: the same sector is faulty (damaged, stale after a
+// misdirected write, unreadable, or gone with a wiped disk) on at most faults_max replicas at
+// once, where faults_max = (replicas - 1) / 2. A rewrite that lands correctly heals a sector.
+// Lost or torn unsynced writes are not storage faults: the durability contract allows them.
+class StorageFaultBudget {
+ public:
+  explicit StorageFaultBudget(uint32_t replica_count)
+      : faults_max_(replica_count == 0 ? 0 : (replica_count - 1) / 2) {}
+
+  uint32_t faults_max() const { return faults_max_; }
+  bool allows(uint32_t node, uint64_t sector_first, uint64_t sector_count) const;
+  void mark(uint32_t node, uint64_t sector_first, uint64_t sector_count);
+  void heal(uint32_t node, uint64_t sector_first, uint64_t sector_count);
+  bool allows_wipe(uint32_t node) const;
+  void mark_wiped(uint32_t node);
+  bool faulty(uint32_t node, uint64_t sector) const;
+
+ private:
+  bool within(uint32_t mask) const;
+
+  uint32_t faults_max_;
+  uint32_t wiped_mask_ = 0;
+  // Only looked up and updated, never iterated in an order that matters.
+  absl::flat_hash_map<uint64_t, uint32_t> sector_faulty_mask_;
+};
+
+class World {
+ public:
+  World(uint64_t seed, uint32_t replica_count, Trace& trace)
+      : loop_(seed), random_(io::Random::derive(seed, 0xfa17)), trace_(trace),
+        storage_budget_(replica_count) {}
+
+  EventLoop& loop() { return loop_; }
+  uint64_t now_ns() const { return loop_.now_ns(); }
+  // The stream for fault decisions. Nodes have their own streams for protocol randomness, so
+  // turning a fault kind on never shifts a protocol's random choices.
+  io::Random& random() { return random_; }
+  Trace& trace() { return trace_; }
+  StorageFaultBudget& storage_budget() { return storage_budget_; }
+  const FaultCounts& faults() const { return faults_; }
+  uint64_t fault_total() const;
+
+  void record(TraceKind kind, uint32_t node, uint64_t a, uint64_t b) {
+    trace_.record(TraceRecord{now_ns(), static_cast<uint32_t>(kind), node, a, b});
+  }
+  void fault(uint32_t node, FaultKind kind, uint64_t detail) {
+    faults_[static_cast<size_t>(kind)]++;
+    record(TraceKind::fault, node, static_cast<uint64_t>(kind), detail);
+  }
+
+  // Runs the next event due at or before deadline_ns, tracing the scheduling decision.
+  bool step(uint64_t deadline_ns) {
+    return loop_.run_one(deadline_ns, [this](EventTag tag, uint64_t sequence) {
+      record(TraceKind::event, tag.node, sequence, tag.kind);
+    });
+  }
+
+ private:
+  EventLoop loop_;
+  io::Random random_;
+  Trace& trace_;
+  StorageFaultBudget storage_budget_;
+  FaultCounts faults_{};
+};
+
+}  // namespace keel::sim

@@ -1,0 +1,62 @@
+// keel: the command-line entry point.
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "tools/cli/args.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/protocols.h"
+
+namespace {
+
+void print_usage(std::FILE* out) {
+  fmt::print(out,
+             "usage:\n"
+             "  keel sim --seed N [--protocol P] [--replicas R] [--requests K] [--bug NAME]\n"
+             "           [--calm] [--trace FILE] [--json] [--check-determinism]\n"
+             "  keel replay FILE [--json]\n"
+             "  keel sweep (--seeds A..B | --seeds-file FILE) [--jobs J] [--out DIR]\n"
+             "           [--check-determinism] [--protocol P] [--replicas R] [--requests K]\n"
+             "           [--bug NAME] [--calm]\n"
+             "  keel help\n"
+             "\n"
+             "protocols:\n{}"
+             "\n"
+             "exit codes: 0 pass, 1 correctness violation, 2 usage error, 3 liveness violation,\n"
+             "            4 crash or assertion, 5 trace divergence (replay or determinism check)\n"
+             "docs: docs/simulation.md\n",
+             keel::cli::protocol_help());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    print_usage(stderr);
+    return keel::cli::exit_usage;
+  }
+  const std::string command = args.front();
+  args.erase(args.begin());
+  try {
+    if (command == "sim") return keel::cli::sim_command(args);
+    if (command == "replay") return keel::cli::replay_command(args);
+    if (command == "sweep") return keel::cli::sweep_command(args);
+    if (command == "help" || command == "--help" || command == "-h") {
+      print_usage(stdout);
+      return 0;
+    }
+    throw keel::cli::UsageError(fmt::format("unknown command '{}'", command));
+  } catch (const keel::cli::UsageError& error) {
+    fmt::print(stderr, "keel: {}\n", error.what());
+    print_usage(stderr);
+    return keel::cli::exit_usage;
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "keel: {}\n", error.what());
+    return 4;
+  }
+}
