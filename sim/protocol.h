@@ -58,6 +58,13 @@ class ProtocolUnderTest {
   virtual std::unique_ptr<Process> start_replica(io::NodeId replica, io::Env env) = 0;
   virtual std::unique_ptr<Process> start_client(io::NodeId client, io::Env env) = 0;
 
+  // Which sectors form one logical block, for the storage-fault bound (sim/world.h): the same
+  // domain is faulty on at most f replicas at once. By default every sector is its own domain.
+  virtual uint64_t fault_domain(uint64_t sector) const { return sector; }
+  // A protocol without a way to detect a stale block (redundant headers, say) may opt out of
+  // misdirected writes; the simulator then never injects them for it.
+  virtual bool survives_misdirected_writes() const { return true; }
+
   // Replicas the liveness core must include.
   virtual std::vector<io::NodeId> core_required() const { return {}; }
   // True once the running replicas of core agree on the same committed state.

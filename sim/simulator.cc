@@ -47,12 +47,15 @@ Simulator::Simulator(ProtocolUnderTest& protocol, const SimOptions& options, Tra
   limits.replicas_forced = options.replicas;
   limits.swarm = options.swarm;
   profile_ = derive_profile(options.seed, limits);
+  if (!protocol.survives_misdirected_writes()) profile_.disk.misdirect_probability = 0;
   uint64_t world_seed = options.seed;
   if (options.nondeterminism_salt != 0) {
     uint64_t salt = options.nondeterminism_salt;
     world_seed ^= io::splitmix64(salt);
   }
   world_ = std::make_unique<World>(world_seed, profile_.replicas, trace);
+  world_->storage_budget().set_domain_of(
+      [&protocol](uint64_t sector) { return protocol.fault_domain(sector); });
 }
 
 Simulator::~Simulator() {
@@ -162,17 +165,26 @@ void Simulator::enter_liveness() {
     nodes_[replica]->disk()->set_faults_enabled(false);
   }
 
-  // The core: the replicas the protocol requires, then others at random, up to a quorum.
+  // The core: the replicas the protocol requires, then storage-healthy replicas at random until
+  // the core holds a quorum of healthy ones. Faulty replicas are at most f, so n - f >= quorum
+  // healthy ones exist; a core with fewer could lack the only copies of committed data.
   std::vector<bool> in_core(replicas, false);
+  const StorageFaultBudget& budget = world_->storage_budget();
   for (io::NodeId replica : protocol_.core_required()) in_core[replica] = true;
   const uint32_t quorum = replicas / 2 + 1;
-  uint32_t core_size = static_cast<uint32_t>(std::count(in_core.begin(), in_core.end(), true));
-  while (core_size < quorum) {
-    const io::NodeId pick = static_cast<io::NodeId>(world_->random().uniform(replicas));
-    if (!in_core[pick]) {
-      in_core[pick] = true;
-      core_size++;
-    }
+  std::vector<io::NodeId> healthy_outside;
+  uint32_t healthy_in_core = 0;
+  for (io::NodeId replica = 0; replica < replicas; replica++) {
+    if (budget.node_faulty(replica)) continue;
+    if (in_core[replica]) healthy_in_core++;
+    else healthy_outside.push_back(replica);
+  }
+  KEEL_ASSERT(healthy_in_core + healthy_outside.size() >= quorum);
+  while (healthy_in_core < quorum) {
+    const size_t pick = world_->random().uniform(healthy_outside.size());
+    in_core[healthy_outside[pick]] = true;
+    healthy_outside.erase(healthy_outside.begin() + static_cast<ptrdiff_t>(pick));
+    healthy_in_core++;
   }
   core_.clear();
   for (io::NodeId replica = 0; replica < replicas; replica++) {

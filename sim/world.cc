@@ -8,14 +8,22 @@ bool StorageFaultBudget::within(uint32_t mask) const {
   return static_cast<uint32_t>(std::popcount(mask | wiped_mask_)) <= faults_max_;
 }
 
+uint32_t StorageFaultBudget::domain_mask(uint64_t domain) const {
+  const auto found = domain_fault_count_.find(domain);
+  if (found == domain_fault_count_.end()) return 0;
+  uint32_t mask = 0;
+  for (uint32_t node = 0; node < 32; node++) {
+    if (found->second[node] > 0) mask |= 1u << node;
+  }
+  return mask;
+}
+
 bool StorageFaultBudget::allows(uint32_t node, uint64_t sector_first,
                                 uint64_t sector_count) const {
   KEEL_ASSERT(node < 32);
   if (faults_max_ == 0) return false;
   for (uint64_t sector = sector_first; sector < sector_first + sector_count; sector++) {
-    const auto found = sector_faulty_mask_.find(sector);
-    const uint32_t mask = found == sector_faulty_mask_.end() ? 0 : found->second;
-    if (!within(mask | (1u << node))) return false;
+    if (!within(domain_mask(domain(sector)) | (1u << node))) return false;
   }
   return true;
 }
@@ -23,27 +31,36 @@ bool StorageFaultBudget::allows(uint32_t node, uint64_t sector_first,
 void StorageFaultBudget::mark(uint32_t node, uint64_t sector_first, uint64_t sector_count) {
   KEEL_ASSERT(allows(node, sector_first, sector_count));
   for (uint64_t sector = sector_first; sector < sector_first + sector_count; sector++) {
-    sector_faulty_mask_[sector] |= 1u << node;
+    uint32_t& mask = sector_faulty_mask_[sector];
+    if ((mask & (1u << node)) != 0) continue;  // Already faulty there: counted once.
+    mask |= 1u << node;
+    node_fault_count_[node]++;
+    domain_fault_count_[domain(sector)][node]++;
   }
 }
 
 void StorageFaultBudget::heal(uint32_t node, uint64_t sector_first, uint64_t sector_count) {
+  if (node_fault_count_[node] == 0) return;  // The common case: nothing to heal.
   for (uint64_t sector = sector_first; sector < sector_first + sector_count; sector++) {
     const auto found = sector_faulty_mask_.find(sector);
-    if (found == sector_faulty_mask_.end()) continue;
+    if (found == sector_faulty_mask_.end() || (found->second & (1u << node)) == 0) continue;
     found->second &= ~(1u << node);
     if (found->second == 0) sector_faulty_mask_.erase(found);
+    node_fault_count_[node]--;
+    const auto counts = domain_fault_count_.find(domain(sector));
+    KEEL_ASSERT(counts != domain_fault_count_.end() && counts->second[node] > 0);
+    counts->second[node]--;
   }
 }
 
 bool StorageFaultBudget::allows_wipe(uint32_t node) const {
   KEEL_ASSERT(node < 32);
   if (faults_max_ == 0 || (wiped_mask_ & (1u << node)) != 0) return false;
-  // A wiped disk counts as faulty in every sector. The verdict does not depend on the order of
+  // A wiped disk counts as faulty in every domain. The verdict does not depend on the order of
   // iteration.
   if (!within(1u << node)) return false;
-  for (const auto& [sector, mask] : sector_faulty_mask_) {
-    if (!within(mask | (1u << node))) return false;
+  for (const auto& [domain, counts] : domain_fault_count_) {
+    if (!within(domain_mask(domain) | (1u << node))) return false;
   }
   return true;
 }
@@ -57,6 +74,10 @@ bool StorageFaultBudget::faulty(uint32_t node, uint64_t sector) const {
   if ((wiped_mask_ & (1u << node)) != 0) return true;
   const auto found = sector_faulty_mask_.find(sector);
   return found != sector_faulty_mask_.end() && (found->second & (1u << node)) != 0;
+}
+
+bool StorageFaultBudget::node_faulty(uint32_t node) const {
+  return (wiped_mask_ & (1u << node)) != 0 || node_fault_count_[node] > 0;
 }
 
 uint64_t World::fault_total() const {

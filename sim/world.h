@@ -2,7 +2,9 @@
 // What all simulated nodes share: the event loop, the trace, the fault counters and the fault
 // budget that keeps injected faults inside what a correct protocol can survive.
 
+#include <array>
 #include <cstdint>
+#include <functional>
 
 #include "absl/container/flat_hash_map.h"
 #include "io/random.h"
@@ -33,30 +35,43 @@ enum class DropReason : uint64_t {
   no_receiver = 6,
 };
 
-// Storage faults are bounded per sector: the same sector is faulty (damaged, stale after a
-// misdirected write, unreadable, or gone with a wiped disk) on at most faults_max replicas at
-// once, where faults_max = (replicas - 1) / 2. A rewrite that lands correctly heals a sector.
-// Lost or torn unsynced writes are not storage faults: the durability contract allows them.
+// Storage faults are bounded per logical block ("fault domain"): the same domain is faulty
+// (a sector of it damaged, stale after a misdirected write, unreadable, or gone with a wiped
+// disk) on at most faults_max replicas at once, where faults_max = (replicas - 1) / 2. The
+// protocol under test says which sectors form one logical block (by default each sector is its
+// own); a rewrite that lands correctly heals a sector. Lost or torn unsynced writes are not
+// storage faults: the durability contract allows them.
 class StorageFaultBudget {
  public:
-  explicit StorageFaultBudget(uint32_t replica_count)
-      : faults_max_(replica_count == 0 ? 0 : (replica_count - 1) / 2) {}
+  using DomainOf = std::function<uint64_t(uint64_t sector)>;
+
+  explicit StorageFaultBudget(uint32_t replica_count, DomainOf domain_of = nullptr)
+      : faults_max_(replica_count == 0 ? 0 : (replica_count - 1) / 2),
+        domain_of_(std::move(domain_of)) {}
 
   uint32_t faults_max() const { return faults_max_; }
+  void set_domain_of(DomainOf domain_of) { domain_of_ = std::move(domain_of); }
   bool allows(uint32_t node, uint64_t sector_first, uint64_t sector_count) const;
   void mark(uint32_t node, uint64_t sector_first, uint64_t sector_count);
   void heal(uint32_t node, uint64_t sector_first, uint64_t sector_count);
   bool allows_wipe(uint32_t node) const;
   void mark_wiped(uint32_t node);
   bool faulty(uint32_t node, uint64_t sector) const;
+  // True if any storage fault of node is outstanding (or its disk was wiped).
+  bool node_faulty(uint32_t node) const;
 
  private:
+  uint64_t domain(uint64_t sector) const { return domain_of_ ? domain_of_(sector) : sector; }
+  uint32_t domain_mask(uint64_t domain) const;
   bool within(uint32_t mask) const;
 
   uint32_t faults_max_;
+  DomainOf domain_of_;
   uint32_t wiped_mask_ = 0;
+  std::array<uint64_t, 32> node_fault_count_{};  // faulty sectors per node
   // Only looked up and updated, never iterated in an order that matters.
   absl::flat_hash_map<uint64_t, uint32_t> sector_faulty_mask_;
+  absl::flat_hash_map<uint64_t, std::array<uint16_t, 32>> domain_fault_count_;
 };
 
 class World {
