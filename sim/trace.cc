@@ -7,6 +7,7 @@
 #include <xxhash.h>
 
 #include "io/assert.h"
+#include "sim/faults.h"
 
 namespace keel::sim {
 
@@ -30,8 +31,33 @@ std::string trace_kind_name(uint32_t kind) {
 }
 
 std::string format_record(const TraceRecord& record) {
-  return fmt::format("t={}ns {} node={} a={} b={}", record.time_ns, trace_kind_name(record.kind),
-                     record.node, record.a, record.b);
+  const std::string node =
+      record.node == UINT32_MAX ? std::string("-") : fmt::format("{}", record.node);
+  const std::string head =
+      fmt::format("t={}ns {} node={}", record.time_ns, trace_kind_name(record.kind), node);
+  switch (static_cast<TraceKind>(record.kind)) {
+    case TraceKind::event:
+      return fmt::format("{} sequence={} tag={}", head, record.a, record.b);
+    case TraceKind::send:
+      return fmt::format("{} to={} size={}", head, record.a, record.b);
+    case TraceKind::deliver:
+      return fmt::format("{} from={} size={}", head, record.a, record.b);
+    case TraceKind::drop:
+      return fmt::format("{} to={} reason={}", head, record.a, record.b);
+    case TraceKind::fault:
+      if (record.a < fault_kind_count) {
+        return fmt::format("{} {} detail={}", head,
+                           fault_kind_name(static_cast<FaultKind>(record.a)),
+                           static_cast<int64_t>(record.b));
+      }
+      break;
+    case TraceKind::client_invoke:
+    case TraceKind::client_complete:
+      return fmt::format("{} operation={} value={}", head, record.a, static_cast<int64_t>(record.b));
+    default:
+      break;
+  }
+  return fmt::format("{} a={} b={}", head, record.a, record.b);
 }
 
 struct Trace::HashState {

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# End-to-end tests of the keel command line: exit codes, bad input, JSON summary, traces,
+# replay of passing, failing and crashing runs, the determinism check, and sweeps.
+# Usage: cli_test.sh path/to/keel
+set -uo pipefail
+keel=$(realpath "$1")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+passed=0
+failed=0
+
+check() {  # check NAME CONDITION-COMMAND...
+  local name=$1
+  shift
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $name" >&2
+  fi
+}
+
+exit_code() {  # exit_code EXPECTED COMMAND...: runs COMMAND, output to last.out
+  local expected=$1
+  shift
+  "$@" >last.out 2>&1
+  local actual=$?
+  if [ "$actual" -ne "$expected" ]; then
+    echo "  '$*' exited $actual, expected $expected; output:" >&2
+    tail -5 last.out >&2
+    return 1
+  fi
+}
+
+has() { grep -q -- "$1" last.out || { echo "  output lacks '$1'" >&2; tail -5 last.out >&2; return 1; }; }
+
+# Bad input: one clear line and the usage, exit 2, never a crash.
+check "no arguments" exit_code 2 "$keel"
+check "unknown command" exit_code 2 "$keel" frobnicate
+check "unknown command message" has "unknown command 'frobnicate'"
+check "missing seed" exit_code 2 "$keel" sim
+check "missing seed message" has "\-\-seed is required"
+check "bad seed" exit_code 2 "$keel" sim --seed 12x
+check "bad seed message" has "'12x' is not a non-negative integer"
+check "replicas out of range" exit_code 2 "$keel" sim --seed 1 --replicas 7
+check "unknown protocol" exit_code 2 "$keel" sim --seed 1 --protocol paxos
+check "unknown bug" exit_code 2 "$keel" sim --seed 1 --bug nope
+check "unknown flag" exit_code 2 "$keel" sim --seed 1 --frobnicate
+check "flag without value" exit_code 2 "$keel" sim --seed
+check "usage printed" has "usage:"
+check "reversed seed range" exit_code 2 "$keel" sweep --seeds 5..1
+check "malformed seed range" exit_code 2 "$keel" sweep --seeds 5-9
+check "sweep bad pass-through" exit_code 2 "$keel" sweep --seeds 1..2 --replicas 0
+check "replay without file" exit_code 2 "$keel" replay
+check "replay missing file" exit_code 2 "$keel" replay nonexistent.trace
+printf 'not a trace' >garbage.trace
+check "replay garbage file" exit_code 2 "$keel" replay garbage.trace
+check "replay garbage message" has "not a keel trace"
+
+# A passing run: summary, JSON, trace, and exact replay.
+check "sim passes" exit_code 0 "$keel" sim --seed 3 --requests 300 --json --trace pass.trace
+check "profile printed first" sh -c 'head -2 last.out | grep -q "^profile: replicas="'
+tail -1 last.out >summary.json
+for key in seed protocol replicas result exit_code events simulated_ns wall_ns speedup \
+    requests_completed faults checks trace_hash net_loss disk_torn_write process_wipe; do
+  check "json has $key" grep -q "\"$key\":" summary.json
+done
+check "json result pass" grep -q '"result":"pass"' summary.json
+check "json is valid" python3 -c 'import json,sys; json.load(open("summary.json"))'
+check "replay of passing trace" exit_code 0 "$keel" replay pass.trace
+check "replay matched" has "replay: all [0-9]* records matched; reproduced verdict pass"
+
+# Same seed, same trace hash; another seed, another.
+"$keel" sim --seed 3 --requests 300 --json | tail -1 >again.json
+"$keel" sim --seed 4 --requests 300 --json | tail -1 >other.json
+hash_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["trace_hash"])' "$1"; }
+check "same seed same hash" test "$(hash_of summary.json)" = "$(hash_of again.json)"
+check "other seed other hash" test "$(hash_of summary.json)" != "$(hash_of other.json)"
+
+# The determinism check: passes for an honest run, catches a planted source of nondeterminism.
+check "determinism ok" exit_code 0 "$keel" sim --seed 5 --requests 200 --check-determinism
+check "determinism ok message" has "determinism: ok"
+check "determinism catches salt" exit_code 5 "$keel" sim --seed 5 --requests 200 --check-determinism --inject-nondeterminism
+check "determinism shows divergence" has "first divergence at record"
+
+# A planted bug: the sweep fails, keeps the failing traces, and each replays to the same verdict.
+check "sweep catches planted bug" exit_code 1 "$keel" sweep --seeds 1..60 --jobs 2 --requests 300 --bug ack-before-sync --out bugs
+check "sweep progress line" has "sweep: 60/60 done, [1-9][0-9]* failed"
+failing=$(ls bugs/*.trace 2>/dev/null | head -1)
+check "failing trace kept" test -n "$failing"
+check "passing traces removed" test "$(ls bugs/*.trace | wc -l)" -lt 60
+check "replay reproduces violation" exit_code 1 "$keel" replay "$failing"
+check "replay violation message" has "reproduced verdict correctness_violation"
+
+# A planted assertion: exit code 4, and the replay stops at the same assertion.
+check "sweep finds crash" exit_code 1 "$keel" sweep --seeds 1..60 --jobs 2 --requests 300 --bug crash-on-recovery --out crashes
+crashing=$(ls crashes/*.trace 2>/dev/null | head -1)
+check "crashing trace kept" test -n "$crashing"
+check "replay reproduces crash" exit_code 4 "$keel" replay "$crashing"
+check "replay crash message" has "reproduced verdict crash: assertion failed"
+
+# A passing sweep with the determinism check, and a seeds file with comments.
+check "sweep passes" exit_code 0 "$keel" sweep --seeds 10..13 --jobs 2 --requests 200 --check-determinism --out ok
+printf '# known seeds\n21\n\n22  # a comment\n' >seeds.txt
+check "seeds file" exit_code 0 "$keel" sweep --seeds-file seeds.txt --requests 200 --out ok
+check "seeds file count" has "sweep: 2 seeds in"
+printf '21\nnope\n' >bad-seeds.txt
+check "bad seeds file" exit_code 2 "$keel" sweep --seeds-file bad-seeds.txt
+check "bad seeds file names line" has "bad-seeds.txt:2"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
