@@ -5,17 +5,72 @@
 
 #include "io/assert.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define KEEL_FIBER_ASAN 1
+#include <sanitizer/common_interface_defs.h>
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEEL_FIBER_ASAN 1
+#include <sanitizer/common_interface_defs.h>
+#endif
+#endif
+
 namespace keel::io {
 
 namespace context = boost::context;
 
 namespace {
 Fiber* current_fiber = nullptr;
+
+// AddressSanitizer must be told about every switch between stacks, or it reports false stack
+// overflows. Debian's Boost.Context (fcontext) does not do it, so we do, around each switch.
+struct StackBounds {
+  const void* bottom = nullptr;
+  size_t size = 0;
+};
+
+[[maybe_unused]] void switch_starting(void** fake_stack, StackBounds to) {
+#ifdef KEEL_FIBER_ASAN
+  __sanitizer_start_switch_fiber(fake_stack, to.bottom, to.size);
+#endif
 }
+
+[[maybe_unused]] void switch_finished(void* fake_stack, StackBounds* from) {
+#ifdef KEEL_FIBER_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack, from != nullptr ? &from->bottom : nullptr,
+                                  from != nullptr ? &from->size : nullptr);
+#endif
+}
+
+// A fixed-size stack that remembers where it is, for the sanitizer annotations.
+class RecordingStack {
+ public:
+  RecordingStack(uint64_t size_bytes, StackBounds& bounds) : stack_(size_bytes), bounds_(bounds) {}
+  context::stack_context allocate() {
+    context::stack_context stack = stack_.allocate();
+    bounds_.bottom = static_cast<char*>(stack.sp) - stack.size;
+    bounds_.size = stack.size;
+    return stack;
+  }
+  void deallocate(context::stack_context& stack) noexcept { stack_.deallocate(stack); }
+
+ private:
+  context::fixedsize_stack stack_;
+  StackBounds& bounds_;
+};
+
+// Thrown out of suspend() into a fiber that is being destroyed, so that its stack unwinds
+// through our own, annotated, switch (not through Boost's unwinding behind the sanitizer's back).
+struct FiberCancelled {};
+
+}  // namespace
 
 struct Fiber::State {
   context::fiber inner;   // Resumed to run the fiber.
   context::fiber caller;  // Resumed to suspend it.
+  StackBounds fiber_stack;
+  StackBounds caller_stack;
+  bool cancelling = false;
   bool finished = false;
 };
 
@@ -23,25 +78,40 @@ Fiber::Fiber(Callback body, uint64_t stack_size_bytes) : state_(std::make_unique
   KEEL_ASSERT(stack_size_bytes >= 16 * 1024);
   State* state = state_.get();
   state->inner = context::fiber(
-      std::allocator_arg, context::fixedsize_stack(stack_size_bytes),
+      std::allocator_arg, RecordingStack(stack_size_bytes, state->fiber_stack),
       [state, body = std::move(body)](context::fiber&& caller) mutable {
+        switch_finished(nullptr, &state->caller_stack);
         state->caller = std::move(caller);
-        body();
+        if (!state->cancelling) {
+          try {
+            body();
+          } catch (const FiberCancelled&) {
+            // Destroyed while suspended: the stack has unwound.
+          }
+        }
         state->finished = true;
+        switch_starting(nullptr, state->caller_stack);  // This stack is done for good.
         return std::move(state->caller);
       });
 }
 
 Fiber::~Fiber() {
-  // A suspended fiber is unwound by its context's destructor.
   KEEL_ASSERT(current_fiber != this);
+  if (!state_->finished) {
+    state_->cancelling = true;
+    resume();
+  }
+  KEEL_ASSERT(state_->finished);
 }
 
 void Fiber::resume() {
   KEEL_ASSERT(current_fiber == nullptr);
   KEEL_ASSERT(!state_->finished);
   current_fiber = this;
+  void* fake_stack = nullptr;
+  switch_starting(&fake_stack, state_->fiber_stack);
   state_->inner = std::move(state_->inner).resume();
+  switch_finished(fake_stack, nullptr);
   current_fiber = nullptr;
 }
 
@@ -50,7 +120,11 @@ bool Fiber::finished() const { return state_->finished; }
 void Fiber::suspend() {
   Fiber* fiber = current_fiber;
   KEEL_ASSERT(fiber != nullptr);
+  void* fake_stack = nullptr;
+  switch_starting(&fake_stack, fiber->state_->caller_stack);
   fiber->state_->caller = std::move(fiber->state_->caller).resume();
+  switch_finished(fake_stack, &fiber->state_->caller_stack);
+  if (fiber->state_->cancelling) throw FiberCancelled{};
   // Resumed: the loop set current_fiber back to us in resume().
   KEEL_ASSERT(current_fiber == fiber);
 }
