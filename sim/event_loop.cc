@@ -23,7 +23,7 @@ EventLoop::EventId EventLoop::schedule(uint64_t at_ns, EventTag tag, io::Callbac
   slot.tag = tag;
   slot.pending = true;
   heap_.push_back(Entry{at_ns, random_.next_u64(), slot_index, slot.generation});
-  std::push_heap(heap_.begin(), heap_.end(), later);
+  sift_up(heap_.size() - 1);
   // The id packs slot and generation, so a stale id never cancels a reused slot.
   return (static_cast<uint64_t>(slot.generation) << 32 | slot_index) + 1;
 }
@@ -43,10 +43,41 @@ bool EventLoop::cancel(EventId event) {
   return true;
 }
 
+void EventLoop::sift_up(size_t index) {
+  const Entry entry = heap_[index];
+  while (index > 0) {
+    const size_t parent = (index - 1) / heap_arity;
+    if (!earlier(entry, heap_[parent])) break;
+    heap_[index] = heap_[parent];
+    index = parent;
+  }
+  heap_[index] = entry;
+}
+
+void EventLoop::sift_down(size_t index) {
+  const size_t size = heap_.size();
+  const Entry entry = heap_[index];
+  while (true) {
+    const size_t first = index * heap_arity + 1;
+    if (first >= size) break;
+    const size_t last = std::min(first + heap_arity, size);
+    size_t best = first;
+    for (size_t child = first + 1; child < last; child++) {
+      if (earlier(heap_[child], heap_[best])) best = child;
+    }
+    if (!earlier(heap_[best], entry)) break;
+    heap_[index] = heap_[best];
+    index = best;
+  }
+  heap_[index] = entry;
+}
+
 EventLoop::Entry EventLoop::pop() {
-  std::pop_heap(heap_.begin(), heap_.end(), later);
-  const Entry entry = heap_.back();
+  KEEL_ASSERT(!heap_.empty());
+  const Entry entry = heap_.front();
+  heap_.front() = heap_.back();
   heap_.pop_back();
+  if (!heap_.empty()) sift_down(0);
   Slot& slot = slots_[entry.slot];
   if (!slot.pending && slot.generation == entry.generation) {
     // A cancelled event: release its slot now that no heap entry refers to it.

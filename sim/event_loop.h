@@ -57,10 +57,15 @@ class EventLoop {
     uint32_t generation = 0;
     bool pending = false;
   };
-  static bool later(const Entry& a, const Entry& b) {
-    if (a.time_ns != b.time_ns) return a.time_ns > b.time_ns;
-    return a.tiebreak > b.tiebreak;
+  static bool earlier(const Entry& a, const Entry& b) {
+    if (a.time_ns != b.time_ns) return a.time_ns < b.time_ns;
+    return a.tiebreak < b.tiebreak;
   }
+  // A 4-ary min-heap: half the depth of a binary heap, and the four children of a node share a
+  // cache line or two, which matters once the queue outgrows the cache.
+  static constexpr size_t heap_arity = 4;
+  void sift_up(size_t index);
+  void sift_down(size_t index);
   Entry pop();
 
   io::Random random_;
