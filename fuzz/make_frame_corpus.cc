@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const uint64_t cluster_id = 0x6b65656c;
-  const std::vector<std::vector<uint8_t>> bodies = {{}, {0x08, 0x01}, std::vector<uint8_t>(300, 0x5a)};
+  const std::vector<std::vector<uint8_t>> bodies = {
+      {}, {0x08, 0x01}, std::vector<uint8_t>(300, 0x5a)};
   int index = 0;
   for (const auto& body : bodies) {
     for (uint16_t kind : {1, 3, 65535}) {

@@ -17,9 +17,9 @@ void set_assertion_handler(AssertionHandler handler);
 
 }  // namespace keel::io
 
-#define KEEL_ASSERT(condition)                                         \
-  do {                                                                 \
-    if (!(condition)) [[unlikely]] {                                   \
-      ::keel::io::assertion_failed(#condition, __FILE__, __LINE__);    \
-    }                                                                  \
+#define KEEL_ASSERT(condition)                                      \
+  do {                                                              \
+    if (!(condition)) [[unlikely]] {                                \
+      ::keel::io::assertion_failed(#condition, __FILE__, __LINE__); \
+    }                                                               \
   } while (0)

@@ -18,7 +18,8 @@ namespace keel::io {
 class MessageBus {
  public:
   // kind is the protocol's message type; body is a serialized Protobuf message.
-  using Receiver = absl::AnyInvocable<void(NodeId from, uint16_t kind, std::span<const uint8_t> body)>;
+  using Receiver =
+      absl::AnyInvocable<void(NodeId from, uint16_t kind, std::span<const uint8_t> body)>;
 
   virtual ~MessageBus() = default;
   virtual NodeId self() const = 0;

@@ -98,8 +98,12 @@ Fiber::Fiber(Callback body, uint64_t stack_size_bytes) : state_(std::make_unique
 Fiber::~Fiber() {
   KEEL_ASSERT(current_fiber != this);
   if (!state_->finished) {
+    // The cancelling resume may come from inside another fiber: that one is current again after.
+    Fiber* outer = current_fiber;
+    current_fiber = nullptr;
     state_->cancelling = true;
     resume();
+    current_fiber = outer;
   }
   KEEL_ASSERT(state_->finished);
 }
@@ -145,9 +149,22 @@ bool FiberSignal::wait(uint64_t timeout_ns) {
     timeout_timer_ = timer_id_none;
     wake();
   });
+  // If the waiting fiber is destroyed, suspend() unwinds out of here: nothing may wake it then.
+  struct Forget {
+    FiberSignal& signal;
+    ~Forget() { signal.forget_waiter(); }
+  } forget{*this};
   Fiber::suspend();
   KEEL_ASSERT(waiter_ == nullptr);
   return set_;
+}
+
+void FiberSignal::forget_waiter() {
+  if (timeout_timer_ != timer_id_none) timers_.cancel(timeout_timer_);
+  if (wake_timer_ != timer_id_none) timers_.cancel(wake_timer_);
+  timeout_timer_ = timer_id_none;
+  wake_timer_ = timer_id_none;
+  waiter_ = nullptr;
 }
 
 void FiberSignal::set() {

@@ -57,6 +57,7 @@ class FiberSignal {
 
  private:
   void wake();
+  void forget_waiter();
 
   Timers& timers_;
   Fiber* waiter_ = nullptr;

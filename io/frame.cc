@@ -39,12 +39,18 @@ uint64_t frame_checksum(const uint8_t* header, std::span<const uint8_t> body) {
 
 std::string_view frame_error_name(FrameError error) {
   switch (error) {
-    case FrameError::none: return "none";
-    case FrameError::too_short: return "too_short";
-    case FrameError::bad_version: return "bad_version";
-    case FrameError::bad_size: return "bad_size";
-    case FrameError::bad_checksum: return "bad_checksum";
-    case FrameError::wrong_cluster: return "wrong_cluster";
+    case FrameError::none:
+      return "none";
+    case FrameError::too_short:
+      return "too_short";
+    case FrameError::bad_version:
+      return "bad_version";
+    case FrameError::bad_size:
+      return "bad_size";
+    case FrameError::bad_checksum:
+      return "bad_checksum";
+    case FrameError::wrong_cluster:
+      return "wrong_cluster";
   }
   return "unknown";
 }

@@ -34,11 +34,11 @@ struct FrameHeader {
 
 enum class FrameError : uint8_t {
   none = 0,
-  too_short,       // fewer bytes than a header
-  bad_version,     // header.version is not frame_version, or reserved is not zero
-  bad_size,        // body size over the maximum or not matching the bytes given
-  bad_checksum,    // header or body damaged
-  wrong_cluster,   // a valid frame from another cluster
+  too_short,      // fewer bytes than a header
+  bad_version,    // header.version is not frame_version, or reserved is not zero
+  bad_size,       // body size over the maximum or not matching the bytes given
+  bad_checksum,   // header or body damaged
+  wrong_cluster,  // a valid frame from another cluster
 };
 
 std::string_view frame_error_name(FrameError error);

@@ -73,6 +73,8 @@ class Random {
   }
 
   // Exponentially distributed with the given mean, capped at 20 means so a tail stays bounded.
+  // It goes through std::log, so, unlike the raw generator, its last bits could differ between
+  // C libraries: traces replay on the platform that recorded them.
   uint64_t exponential(uint64_t mean) {
     if (mean == 0) return 0;
     const double sample = -std::log(1.0 - unit()) * static_cast<double>(mean);

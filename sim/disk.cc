@@ -8,13 +8,18 @@
 namespace keel::sim {
 
 SimDisk::SimDisk(World& world, SimNode& node, uint64_t size_bytes, const DiskProfile& profile)
-    : world_(world), node_(node), profile_(profile), durable_(size_bytes, 0),
-      current_(size_bytes, 0), unsynced_(size_bytes / sector_size_bytes, 0) {
+    : world_(world),
+      node_(node),
+      profile_(profile),
+      durable_(size_bytes, 0),
+      current_(size_bytes, 0),
+      unsynced_(size_bytes / sector_size_bytes, 0) {
   KEEL_ASSERT(size_bytes > 0 && size_bytes % sector_size_bytes == 0);
 }
 
 uint64_t SimDisk::latency_ns() {
-  uint64_t latency = profile_.latency_min_ns + world_.random().exponential(profile_.latency_tail_mean_ns);
+  uint64_t latency =
+      profile_.latency_min_ns + world_.random().exponential(profile_.latency_tail_mean_ns);
   if (faults_enabled_ && profile_.slow_probability > 0 &&
       world_.random().chance(profile_.slow_probability)) {
     latency += 100 * profile_.latency_tail_mean_ns;
@@ -71,7 +76,8 @@ bool SimDisk::damage_sector(uint64_t sector) {
   if (damage_.contains(sector)) return false;
   if (!world_.storage_budget().allows(node_.id(), sector, 1)) return false;
   world_.storage_budget().mark(node_.id(), sector, 1);
-  damage_[sector] = Damage{false, static_cast<uint32_t>(world_.random().uniform(sector_size_bytes * 8))};
+  damage_[sector] =
+      Damage{false, static_cast<uint32_t>(world_.random().uniform(sector_size_bytes * 8))};
   return true;
 }
 

@@ -63,8 +63,8 @@ class SimDisk final : public io::BlockStorage {
   bool faults_enabled_ = true;
   std::vector<uint8_t> durable_;
   std::vector<uint8_t> current_;
-  std::vector<uint8_t> unsynced_;          // per sector: 1 if current differs from durable
-  std::vector<uint64_t> unsynced_list_;    // the unsynced sectors, in the order written
+  std::vector<uint8_t> unsynced_;        // per sector: 1 if current differs from durable
+  std::vector<uint64_t> unsynced_list_;  // the unsynced sectors, in the order written
   absl::flat_hash_map<uint64_t, Damage> damage_;
 };
 

@@ -12,9 +12,9 @@ enum class FaultKind : uint8_t {
   // Network, per message.
   net_loss,
   net_duplicate,
-  net_reorder,         // an extra delay that lets later messages overtake
-  net_corrupt,         // a flipped bit, caught by the frame checksum
-  net_capacity_drop,   // the link's in-flight limit was reached
+  net_reorder,        // an extra delay that lets later messages overtake
+  net_corrupt,        // a flipped bit, caught by the frame checksum
+  net_capacity_drop,  // the link's in-flight limit was reached
   // Network, by the nemesis.
   net_clog_link,
   net_clog_node,

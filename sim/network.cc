@@ -7,7 +7,9 @@
 namespace keel::sim {
 
 SimNetwork::SimNetwork(World& world, uint32_t endpoint_count, const NetworkProfile& profile)
-    : world_(world), endpoint_count_(endpoint_count), profile_(profile),
+    : world_(world),
+      endpoint_count_(endpoint_count),
+      profile_(profile),
       links_(static_cast<size_t>(endpoint_count) * endpoint_count) {
   KEEL_ASSERT(endpoint_count > 0 && endpoint_count <= 32);
 }

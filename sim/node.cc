@@ -8,7 +8,11 @@ namespace keel::sim {
 
 SimNode::SimNode(World& world, SimNetwork& network, io::NodeId id, uint64_t cluster_id,
                  ClockSettings clock, uint64_t disk_size_bytes, const DiskProfile* disk_profile)
-    : world_(world), network_(network), id_(id), cluster_id_(cluster_id), clock_(clock),
+    : world_(world),
+      network_(network),
+      id_(id),
+      cluster_id_(cluster_id),
+      clock_(clock),
       random_(io::Random::derive(world.random().next_u64(), id)) {
   KEEL_ASSERT(clock.drift_ppm > -1'000'000);
   if (disk_size_bytes > 0) {
@@ -19,9 +23,7 @@ SimNode::SimNode(World& world, SimNetwork& network, io::NodeId id, uint64_t clus
 
 SimNode::~SimNode() = default;
 
-io::Env SimNode::env() {
-  return io::Env{*this, *this, *this, random_, disk_.get(), cluster_id_};
-}
+io::Env SimNode::env() { return io::Env{*this, *this, *this, random_, disk_.get(), cluster_id_}; }
 
 uint64_t SimNode::monotonic_ns() const {
   const uint64_t now = world_.now_ns();
@@ -92,10 +94,9 @@ void SimNode::deliver(io::NodeId from, std::vector<uint8_t> frame) {
   }
   if (paused_) {
     // A paused process still has its socket buffers: the frame waits, like a timer does.
-    deferred_.push_back(Deferred{io::timer_id_none, EventKind::deliver,
-                                 [this, from, frame = std::move(frame)]() mutable {
-                                   deliver(from, std::move(frame));
-                                 }});
+    deferred_.push_back(Deferred{
+        io::timer_id_none, EventKind::deliver,
+        [this, from, frame = std::move(frame)]() mutable { deliver(from, std::move(frame)); }});
     return;
   }
   const io::DecodedFrame decoded = io::decode_frame(frame, cluster_id_);
@@ -136,10 +137,22 @@ void SimNode::pause() {
 void SimNode::resume() {
   KEEL_ASSERT(up_ && paused_);
   paused_ = false;
-  std::vector<Deferred> deferred = std::move(deferred_);
-  deferred_.clear();
-  for (Deferred& item : deferred) {
-    schedule_internal(0, item.kind, item.timer, std::move(item.callback));
+  if (deferred_.empty()) return;
+  // One event runs everything held, in the order it was held: separate events at the same
+  // instant would run in tie-break order, and a timer due earlier could fire after a later one.
+  const uint64_t incarnation = incarnation_;
+  world_.loop().schedule(world_.now_ns(), EventTag{id_, static_cast<uint16_t>(EventKind::resume)},
+                         [this, incarnation] {
+                           if (incarnation == incarnation_) run_held();
+                         });
+}
+
+void SimNode::run_held() {
+  // Stops if the node is paused again: what is left stays held, ahead of anything newer.
+  while (!deferred_.empty() && up_ && !paused_) {
+    Deferred item = std::move(deferred_.front());
+    deferred_.erase(deferred_.begin());
+    item.callback();
   }
 }
 

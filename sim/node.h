@@ -73,6 +73,7 @@ class SimNode final : public io::Clock, public io::Timers, public io::MessageBus
   };
   void schedule_internal(uint64_t delay_ns, EventKind kind, io::TimerId timer,
                          io::Callback callback);
+  void run_held();
 
   World& world_;
   SimNetwork& network_;
@@ -87,7 +88,7 @@ class SimNode final : public io::Clock, public io::Timers, public io::MessageBus
   uint64_t incarnation_ = 0;
   io::TimerId timer_next_ = 1;
   absl::flat_hash_map<io::TimerId, EventLoop::EventId> timers_pending_;
-  std::vector<Deferred> deferred_;  // Callbacks held while paused, in arrival order.
+  std::vector<Deferred> deferred_;  // Callbacks held while paused, in the order they were due.
   std::vector<uint8_t> send_buffer_;
   uint64_t frames_rejected_ = 0;
 };

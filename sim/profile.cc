@@ -15,9 +15,10 @@ double maybe_rate(io::Random& random, double max) {
 Profile derive_profile(uint64_t seed, const ProfileLimits& limits) {
   io::Random random = io::Random::derive(seed, 0x9f0f11e);
   Profile profile;
-  profile.replicas = limits.replicas_forced != 0
-                         ? limits.replicas_forced
-                         : static_cast<uint32_t>(random.range(limits.replicas_min, limits.replicas_max));
+  profile.replicas =
+      limits.replicas_forced != 0
+          ? limits.replicas_forced
+          : static_cast<uint32_t>(random.range(limits.replicas_min, limits.replicas_max));
   profile.clients = static_cast<uint32_t>(random.range(1, 4));
   profile.write_fraction = 0.25 + 0.75 * random.unit();
   profile.client_think_mean_ns = random.range(0, 20) * 1'000'000;
@@ -34,7 +35,8 @@ Profile derive_profile(uint64_t seed, const ProfileLimits& limits) {
   network.duplicate_probability = maybe_rate(random, 0.05);
   network.reorder_probability = maybe_rate(random, 0.10);
   network.corrupt_probability = maybe_rate(random, 0.02);
-  network.link_capacity_messages = random.chance(0.5) ? static_cast<uint32_t>(random.range(4, 64)) : 1024;
+  network.link_capacity_messages =
+      random.chance(0.5) ? static_cast<uint32_t>(random.range(4, 64)) : 1024;
 
   disk.slow_probability = maybe_rate(random, 0.02);
   disk.read_corrupt_probability = maybe_rate(random, 0.01);
@@ -63,19 +65,20 @@ Profile derive_profile(uint64_t seed, const ProfileLimits& limits) {
 std::string Profile::describe() const {
   const NemesisProfile& n = nemesis;
   return fmt::format(
-      "replicas={} clients={} write_fraction={:.2f} think={}ns | net latency={}+exp({})ns loss={:.3f} "
+      "replicas={} clients={} write_fraction={:.2f} think={}ns | net latency={}+exp({})ns "
+      "loss={:.3f} "
       "dup={:.3f} reorder={:.3f} corrupt={:.4f} capacity={} | disk latency={}+exp({})ns "
       "slow={:.3f} read_corrupt={:.4f} write_corrupt={:.4f} misdirect={:.4f} latent={:.4f} | "
       "clock offset<={}ns drift<={}ppm jump<={}ns | nemesis interval={}ns duration={}ns "
       "partitions={} clogs={} client_cutoffs={} crashes={} pauses={} wipes={} clock_jumps={}",
-      replicas, clients, write_fraction, client_think_mean_ns, network.latency_min_ns, network.latency_tail_mean_ns,
-      network.loss_probability, network.duplicate_probability, network.reorder_probability,
-      network.corrupt_probability, network.link_capacity_messages, disk.latency_min_ns,
-      disk.latency_tail_mean_ns, disk.slow_probability, disk.read_corrupt_probability,
-      disk.write_corrupt_probability, disk.misdirect_probability, disk.latent_error_probability,
-      clock.offset_ns_max, clock.drift_ppm_max, clock.jump_ns_max, n.interval_mean_ns,
-      n.fault_duration_mean_ns, n.partitions, n.clogs, n.client_cutoffs, n.crashes, n.pauses,
-      n.wipes, n.clock_jumps);
+      replicas, clients, write_fraction, client_think_mean_ns, network.latency_min_ns,
+      network.latency_tail_mean_ns, network.loss_probability, network.duplicate_probability,
+      network.reorder_probability, network.corrupt_probability, network.link_capacity_messages,
+      disk.latency_min_ns, disk.latency_tail_mean_ns, disk.slow_probability,
+      disk.read_corrupt_probability, disk.write_corrupt_probability, disk.misdirect_probability,
+      disk.latent_error_probability, clock.offset_ns_max, clock.drift_ppm_max, clock.jump_ns_max,
+      n.interval_mean_ns, n.fault_duration_mean_ns, n.partitions, n.clogs, n.client_cutoffs,
+      n.crashes, n.pauses, n.wipes, n.clock_jumps);
 }
 
 }  // namespace keel::sim

@@ -32,9 +32,9 @@ struct DiskProfile {
 };
 
 struct ClockProfile {
-  uint64_t offset_ns_max = 0;     // per-node realtime offset, uniform in +-max
-  uint64_t drift_ppm_max = 0;     // per-node rate error, uniform in +-max
-  uint64_t jump_ns_max = 0;       // size of a nemesis clock jump, +-max
+  uint64_t offset_ns_max = 0;  // per-node realtime offset, uniform in +-max
+  uint64_t drift_ppm_max = 0;  // per-node rate error, uniform in +-max
+  uint64_t jump_ns_max = 0;    // size of a nemesis clock jump, +-max
 };
 
 struct NemesisProfile {
@@ -52,7 +52,7 @@ struct NemesisProfile {
 struct Profile {
   uint32_t replicas = 3;
   uint32_t clients = 2;
-  double write_fraction = 1.0;  // the workload mix, for protocols that have reads
+  double write_fraction = 1.0;        // the workload mix, for protocols that have reads
   uint64_t client_think_mean_ns = 0;  // pause between a client's requests, exponential
   NetworkProfile network;
   DiskProfile disk;

@@ -30,11 +30,16 @@ enum class NemesisAction : uint8_t {
 
 std::string_view run_result_name(RunResult result) {
   switch (result) {
-    case RunResult::pass: return "pass";
-    case RunResult::correctness_violation: return "correctness_violation";
-    case RunResult::liveness_violation: return "liveness_violation";
-    case RunResult::crash: return "crash";
-    case RunResult::trace_divergence: return "trace_divergence";
+    case RunResult::pass:
+      return "pass";
+    case RunResult::correctness_violation:
+      return "correctness_violation";
+    case RunResult::liveness_violation:
+      return "liveness_violation";
+    case RunResult::crash:
+      return "crash";
+    case RunResult::trace_divergence:
+      return "trace_divergence";
   }
   return "unknown";
 }
@@ -102,7 +107,8 @@ void Simulator::boot() {
   }
   for (io::NodeId id = 0; id < endpoints; id++) {
     io::Env env = nodes_[id]->env();
-    processes_[id] = id < replicas ? protocol_.start_replica(id, env) : protocol_.start_client(id, env);
+    processes_[id] =
+        id < replicas ? protocol_.start_replica(id, env) : protocol_.start_client(id, env);
   }
 }
 
@@ -116,9 +122,8 @@ RunSummary Simulator::run(std::function<void(const RunSummary&)> on_crash) {
   phase_ = Phase::safety;
   world_->record(TraceKind::phase, io::node_id_none, static_cast<uint64_t>(phase_), 0);
   if (profile_.nemesis.interval_mean_ns > 0) schedule_nemesis();
-  run_until(options_.safety_time_max_ns, [this] {
-    return requests_completed_ + requests_timed_out_ >= options_.requests;
-  });
+  run_until(options_.safety_time_max_ns,
+            [this] { return requests_completed_ + requests_timed_out_ >= options_.requests; });
 
   if (!stopped_) {
     enter_liveness();
@@ -176,8 +181,10 @@ void Simulator::enter_liveness() {
   uint32_t healthy_in_core = 0;
   for (io::NodeId replica = 0; replica < replicas; replica++) {
     if (budget.node_faulty(replica)) continue;
-    if (in_core[replica]) healthy_in_core++;
-    else healthy_outside.push_back(replica);
+    if (in_core[replica])
+      healthy_in_core++;
+    else
+      healthy_outside.push_back(replica);
   }
   KEEL_ASSERT(healthy_in_core + healthy_outside.size() >= quorum);
   while (healthy_in_core < quorum) {
@@ -217,10 +224,12 @@ bool Simulator::liveness_reached() {
 
 bool Simulator::more_requests(io::NodeId client) {
   switch (phase_) {
-    case Phase::safety: return requests_invoked_ < options_.requests;
+    case Phase::safety:
+      return requests_invoked_ < options_.requests;
     case Phase::liveness:
       return client_completed_in_liveness_[client] < liveness_requests_per_client;
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -344,7 +353,8 @@ void Simulator::nemesis_act() {
       break;
     }
     case NemesisAction::client_cutoff: {
-      const io::NodeId client = replicas + static_cast<io::NodeId>(random.uniform(profile_.clients));
+      const io::NodeId client =
+          replicas + static_cast<io::NodeId>(random.uniform(profile_.clients));
       for (io::NodeId r = 0; r < replicas; r++) {
         network_->set_blocked(client, r, true);
         network_->set_blocked(r, client, true);
@@ -389,7 +399,8 @@ void Simulator::nemesis_act() {
     case NemesisAction::clock_jump: {
       const io::NodeId node = static_cast<io::NodeId>(random.uniform(endpoints));
       const int64_t jump_max = static_cast<int64_t>(profile_.clock.jump_ns_max);
-      const int64_t delta = static_cast<int64_t>(random.range(0, 2 * profile_.clock.jump_ns_max)) - jump_max;
+      const int64_t delta =
+          static_cast<int64_t>(random.range(0, 2 * profile_.clock.jump_ns_max)) - jump_max;
       nodes_[node]->clock_jump(delta);
       world_->fault(node, FaultKind::clock_jump, static_cast<uint64_t>(delta));
       break;
@@ -409,7 +420,8 @@ void Simulator::crash_replica(io::NodeId replica, bool wipe) {
     world_->fault(replica, FaultKind::process_wipe, 0);
   }
   restart_pending_[replica] = true;
-  const uint64_t downtime_ns = 1 + world_->random().exponential(profile_.nemesis.fault_duration_mean_ns);
+  const uint64_t downtime_ns =
+      1 + world_->random().exponential(profile_.nemesis.fault_duration_mean_ns);
   world_->loop().schedule(world_->now_ns() + downtime_ns,
                           EventTag{replica, static_cast<uint16_t>(EventKind::control)},
                           [this, replica] { restart_replica(replica); });
@@ -466,7 +478,8 @@ void Simulator::partition() {
 }
 
 void Simulator::heal_partition_later() {
-  const uint64_t duration_ns = 1 + world_->random().exponential(profile_.nemesis.fault_duration_mean_ns);
+  const uint64_t duration_ns =
+      1 + world_->random().exponential(profile_.nemesis.fault_duration_mean_ns);
   world_->loop().schedule(world_->now_ns() + duration_ns,
                           EventTag{io::node_id_none, static_cast<uint16_t>(EventKind::control)},
                           [this] {

@@ -35,7 +35,7 @@ struct SimOptions {
   uint64_t seed = 0;
   uint32_t replicas = 0;  // 0: drawn from the seed
   uint64_t requests = 1000;
-  bool swarm = true;      // false: a calm run without faults
+  bool swarm = true;  // false: a calm run without faults
   uint64_t cluster_id = 0x6b65656c;
   uint64_t safety_time_max_ns = 120 * io::ns_per_s;
   uint64_t liveness_bound_ns = 60 * io::ns_per_s;

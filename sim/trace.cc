@@ -17,15 +17,24 @@ using google::protobuf::util::SerializeDelimitedToOstream;
 
 std::string trace_kind_name(uint32_t kind) {
   switch (static_cast<TraceKind>(kind)) {
-    case TraceKind::event: return "event";
-    case TraceKind::send: return "send";
-    case TraceKind::deliver: return "deliver";
-    case TraceKind::drop: return "drop";
-    case TraceKind::fault: return "fault";
-    case TraceKind::phase: return "phase";
-    case TraceKind::client_invoke: return "client_invoke";
-    case TraceKind::client_complete: return "client_complete";
-    case TraceKind::check: return "check";
+    case TraceKind::event:
+      return "event";
+    case TraceKind::send:
+      return "send";
+    case TraceKind::deliver:
+      return "deliver";
+    case TraceKind::drop:
+      return "drop";
+    case TraceKind::fault:
+      return "fault";
+    case TraceKind::phase:
+      return "phase";
+    case TraceKind::client_invoke:
+      return "client_invoke";
+    case TraceKind::client_complete:
+      return "client_complete";
+    case TraceKind::check:
+      return "check";
   }
   return fmt::format("kind_{}", kind);
 }
@@ -53,7 +62,8 @@ std::string format_record(const TraceRecord& record) {
       break;
     case TraceKind::client_invoke:
     case TraceKind::client_complete:
-      return fmt::format("{} operation={} value={}", head, record.a, static_cast<int64_t>(record.b));
+      return fmt::format("{} operation={} value={}", head, record.a,
+                         static_cast<int64_t>(record.b));
     default:
       break;
   }
@@ -129,8 +139,8 @@ bool Trace::verify_against(const std::string& path, proto::TraceHeader& header,
 }
 
 void Trace::record(const TraceRecord& record) {
-  const uint64_t words[4] = {record.time_ns, (uint64_t{record.kind} << 32) | record.node,
-                             record.a, record.b};
+  const uint64_t words[4] = {record.time_ns, (uint64_t{record.kind} << 32) | record.node, record.a,
+                             record.b};
   XXH3_64bits_update(&hash_state_->state, words, sizeof(words));
   const uint64_t index = records_++;
   if (output_) {
@@ -184,7 +194,11 @@ bool read_trace_file(const std::string& path, TraceFile& file, std::string& erro
     return false;
   }
   file.header = entry.header();
-  while (ParseDelimitedFromZeroCopyStream(&entry, &stream, &clean_eof)) {
+  while (true) {
+    // Parsing merges into the message, and proto3 leaves zero fields off the wire: a reused
+    // entry would keep the previous record's non-zero fields.
+    entry.Clear();
+    if (!ParseDelimitedFromZeroCopyStream(&entry, &stream, &clean_eof)) break;
     if (entry.has_footer()) {
       file.footer = entry.footer();
       break;

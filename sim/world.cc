@@ -18,8 +18,7 @@ uint32_t StorageFaultBudget::domain_mask(uint64_t domain) const {
   return mask;
 }
 
-bool StorageFaultBudget::allows(uint32_t node, uint64_t sector_first,
-                                uint64_t sector_count) const {
+bool StorageFaultBudget::allows(uint32_t node, uint64_t sector_first, uint64_t sector_count) const {
   KEEL_ASSERT(node < 32);
   if (faults_max_ == 0) return false;
   for (uint64_t sector = sector_first; sector < sector_first + sector_count; sector++) {
@@ -40,6 +39,7 @@ void StorageFaultBudget::mark(uint32_t node, uint64_t sector_first, uint64_t sec
 }
 
 void StorageFaultBudget::heal(uint32_t node, uint64_t sector_first, uint64_t sector_count) {
+  KEEL_ASSERT(node < 32);
   if (node_fault_count_[node] == 0) return;  // The common case: nothing to heal.
   for (uint64_t sector = sector_first; sector < sector_first + sector_count; sector++) {
     const auto found = sector_faulty_mask_.find(sector);
@@ -71,12 +71,14 @@ void StorageFaultBudget::mark_wiped(uint32_t node) {
 }
 
 bool StorageFaultBudget::faulty(uint32_t node, uint64_t sector) const {
+  KEEL_ASSERT(node < 32);
   if ((wiped_mask_ & (1u << node)) != 0) return true;
   const auto found = sector_faulty_mask_.find(sector);
   return found != sector_faulty_mask_.end() && (found->second & (1u << node)) != 0;
 }
 
 bool StorageFaultBudget::node_faulty(uint32_t node) const {
+  KEEL_ASSERT(node < 32);
   return (wiped_mask_ & (1u << node)) != 0 || node_fault_count_[node] > 0;
 }
 

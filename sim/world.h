@@ -71,13 +71,15 @@ class StorageFaultBudget {
   std::array<uint64_t, 32> node_fault_count_{};  // faulty sectors per node
   // Only looked up and updated, never iterated in an order that matters.
   absl::flat_hash_map<uint64_t, uint32_t> sector_faulty_mask_;
-  absl::flat_hash_map<uint64_t, std::array<uint16_t, 32>> domain_fault_count_;
+  absl::flat_hash_map<uint64_t, std::array<uint32_t, 32>> domain_fault_count_;
 };
 
 class World {
  public:
   World(uint64_t seed, uint32_t replica_count, Trace& trace)
-      : loop_(seed), random_(io::Random::derive(seed, 0xfa17)), trace_(trace),
+      : loop_(seed),
+        random_(io::Random::derive(seed, 0xfa17)),
+        trace_(trace),
         storage_budget_(replica_count) {}
 
   EventLoop& loop() { return loop_; }

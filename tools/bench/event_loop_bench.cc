@@ -45,7 +45,8 @@ void BM_WorldStepTraced(benchmark::State& state) {
     uint64_t* ran;
     void operator()() const {
       (*ran)++;
-      world->loop().schedule(world->now_ns() + 1 + world->random().uniform(1'000'000), {0, 1}, *this);
+      world->loop().schedule(world->now_ns() + 1 + world->random().uniform(1'000'000), {0, 1},
+                             *this);
     }
   };
   for (int i = 0; i < 1024; i++) {

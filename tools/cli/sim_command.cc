@@ -77,12 +77,20 @@ std::string json_escape(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += c;
+        if (static_cast<unsigned char>(c) < 0x20)
+          out += fmt::format("\\u{:04x}", c);
+        else
+          out += c;
     }
   }
   return out;
@@ -110,18 +118,20 @@ void print_summary(const SimArgs& args, const sim::RunSummary& summary, uint64_t
   fmt::print("result: {} (exit {}){}{}\n", sim::run_result_name(summary.result),
              static_cast<int>(summary.result), summary.message.empty() ? "" : ": ",
              summary.message);
-  fmt::print("events={} simulated={:.3f}s wall={:.3f}s speedup={:.0f}x requests_completed={} "
-             "requests_timed_out={} frames_rejected={} trace_hash={:016x}\n",
-             summary.events, summary.simulated_ns / 1e9, wall_ns / 1e9, speedup,
-             summary.requests_completed, summary.requests_timed_out, summary.frames_rejected,
-             summary.trace_hash);
+  fmt::print(
+      "events={} simulated={:.3f}s wall={:.3f}s speedup={:.0f}x requests_completed={} "
+      "requests_timed_out={} frames_rejected={} trace_hash={:016x}\n",
+      summary.events, summary.simulated_ns / 1e9, wall_ns / 1e9, speedup,
+      summary.requests_completed, summary.requests_timed_out, summary.frames_rejected,
+      summary.trace_hash);
   std::string faults;
   for (const auto& [name, count] : fault_counts(summary.faults)) {
     if (count > 0) faults += fmt::format(" {}={}", name, count);
   }
   fmt::print("faults:{}\n", faults.empty() ? " none" : faults);
   std::string counters;
-  for (const auto& [name, count] : summary.protocol_counters) counters += fmt::format(" {}={}", name, count);
+  for (const auto& [name, count] : summary.protocol_counters)
+    counters += fmt::format(" {}={}", name, count);
   fmt::print("protocol:{}\n", counters);
   if (args.json) {
     fmt::print(
@@ -227,7 +237,8 @@ int check_determinism(const SimArgs& args) {
   const std::filesystem::path folder =
       std::filesystem::temp_directory_path() / fmt::format("keel-determinism-{}", getpid());
   std::filesystem::create_directories(folder);
-  const std::string traces[2] = {(folder / "first.trace").string(), (folder / "second.trace").string()};
+  const std::string traces[2] = {(folder / "first.trace").string(),
+                                 (folder / "second.trace").string()};
   int exit_codes[2];
   for (int run = 0; run < 2; run++) {
     std::vector<std::string> argv = {self_executable(), "sim"};
@@ -267,8 +278,9 @@ int check_determinism(const SimArgs& args) {
   } else {
     fmt::print("determinism: ok, two processes recorded the same {} records\n", a.size());
   }
-  if (!args.trace_path.empty()) std::filesystem::copy_file(traces[0], args.trace_path,
-      std::filesystem::copy_options::overwrite_existing);
+  if (!args.trace_path.empty())
+    std::filesystem::copy_file(traces[0], args.trace_path,
+                               std::filesystem::copy_options::overwrite_existing);
   std::filesystem::remove_all(folder);
   return exit_code;
 }

@@ -41,7 +41,8 @@ void parse_seed_range(std::string_view text, std::vector<uint64_t>& seeds) {
   }
   const uint64_t first = parse_u64("--seeds", text.substr(0, dots), 0, UINT64_MAX);
   const uint64_t last = parse_u64("--seeds", text.substr(dots + 2), first, UINT64_MAX);
-  if (last - first >= seeds_max) throw UsageError(fmt::format("--seeds: at most {} seeds", seeds_max));
+  if (last - first >= seeds_max)
+    throw UsageError(fmt::format("--seeds: at most {} seeds", seeds_max));
   for (uint64_t seed = first; seed <= last; seed++) seeds.push_back(seed);
 }
 
@@ -91,7 +92,8 @@ SweepArgs parse_sweep_args(const std::vector<std::string>& args) {
   }
   if (!seeds_given) throw UsageError("--seeds A..B or --seeds-file FILE is required");
   if (parsed.seeds.empty()) throw UsageError("no seeds to run");
-  if (parsed.jobs == 0) parsed.jobs = std::max(1u, static_cast<uint32_t>(sysconf(_SC_NPROCESSORS_ONLN)));
+  if (parsed.jobs == 0)
+    parsed.jobs = std::max(1u, static_cast<uint32_t>(sysconf(_SC_NPROCESSORS_ONLN)));
   return parsed;
 }
 
@@ -156,8 +158,9 @@ int sweep_command(const std::vector<std::string>& args) {
     proto::SimSummary summary;
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = true;
-    const bool parsed_json =
-        google::protobuf::util::JsonStringToMessage(last_line(path_of(seed, "log")), &summary, options).ok();
+    const bool parsed_json = google::protobuf::util::JsonStringToMessage(
+                                 last_line(path_of(seed, "log")), &summary, options)
+                                 .ok();
     if (parsed_json) {
       for (const auto& [name, count] : summary.faults()) faults[name] += count;
       for (const auto& [name, count] : summary.protocol_counters()) counters[name] += count;
@@ -166,7 +169,8 @@ int sweep_command(const std::vector<std::string>& args) {
       requests += summary.requests_completed();
     }
     if (exit_code != 0 || !parsed_json) {
-      const std::string verdict = parsed_json ? summary.result() : fmt::format("exit {}", exit_code);
+      const std::string verdict =
+          parsed_json ? summary.result() : fmt::format("exit {}", exit_code);
       failures.emplace_back(seed, verdict);
       fmt::print(stderr, "sweep: seed {} FAILED ({}): keel replay {}  (log: {})\n", seed, verdict,
                  path_of(seed, "trace"), path_of(seed, "log"));
