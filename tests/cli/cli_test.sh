@@ -71,6 +71,13 @@ check "json is valid" python3 -c 'import json,sys; json.load(open("summary.json"
 check "replay of passing trace" exit_code 0 "$keel" replay pass.trace
 check "replay matched" has "replay: all [0-9]* records matched; reproduced verdict pass"
 
+# A trace the binary cannot repeat (its salt is not among the recorded flags): replay stops at
+# the first differing record, shows both, and exits 5.
+"$keel" sim --seed 3 --requests 300 --inject-nondeterminism --trace salted.trace >/dev/null
+check "replay detects divergence" exit_code 5 "$keel" replay salted.trace
+check "replay divergence shown" has "first divergence at record"
+check "replay divergence verdict" has "replay: FAILED"
+
 # Same seed, same trace hash; another seed, another.
 "$keel" sim --seed 3 --requests 300 --json | tail -1 >again.json
 "$keel" sim --seed 4 --requests 300 --json | tail -1 >other.json

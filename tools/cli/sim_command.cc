@@ -270,7 +270,8 @@ int check_determinism(const SimArgs& args) {
   if (index < a.size() || index < b.size() || exit_codes[0] != exit_codes[1]) {
     fmt::print("determinism: FAILED for seed {} (exit codes {} and {})\n", args.options.seed,
                exit_codes[0], exit_codes[1]);
-    sim::TraceDivergence divergence{index};
+    sim::TraceDivergence divergence;
+    divergence.index = index;
     if (index < a.size()) divergence.expected = a[index];
     if (index < b.size()) divergence.actual = b[index];
     print_divergence(divergence, "first run", "second run");
@@ -316,7 +317,6 @@ int replay_command(const std::vector<std::string>& args) {
     }
   }
   if (path.empty()) throw UsageError("replay needs a trace file");
-  sim::TraceFile file;
   std::string error;
   sim::Trace probe;
   sim::proto::TraceHeader header;
