@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -21,11 +20,6 @@
 
 namespace keel::sim {
 namespace {
-
-// RapidCheck draws a fresh seed in every process unless RC_PARAMS names one. Pin it for the
-// whole sim_test binary so that the suite is deterministic; set RC_PARAMS="seed=N" (or any
-// other RapidCheck parameters) to explore other cases.
-const bool rapidcheck_seed_pinned = [] { return setenv("RC_PARAMS", "seed=20260101", 0) == 0; }();
 
 constexpr uint64_t sector = io::BlockStorage::sector_size_bytes;
 constexpr uint64_t cluster = 1;

@@ -1,0 +1,308 @@
+#include "workloads/kv/state_machine.h"
+
+#include <xxhash.h>
+
+#include <charconv>
+#include <set>
+
+#include "io/assert.h"
+
+namespace keel::kv {
+namespace {
+
+constexpr char not_an_integer[] = "value is not an integer or out of range";
+
+proto::Result ok_result() {
+  proto::Result result;
+  result.set_ok(true);
+  return result;
+}
+
+proto::Result integer_result(int64_t value) {
+  proto::Result result;
+  result.set_integer(value);
+  return result;
+}
+
+}  // namespace
+
+proto::Result error_result(proto::ErrorCode code, std::string message) {
+  proto::Result result;
+  result.mutable_error()->set_code(code);
+  result.mutable_error()->set_message(std::move(message));
+  return result;
+}
+
+StateMachine::StateMachine(const Limits& limits) : limits_(limits) {
+  KEEL_ASSERT(limits.key_size_bytes_max > 0 && limits.value_size_bytes_max > 0);
+  KEEL_ASSERT(limits.keys_max > 0 && limits.command_keys_max > 0);
+}
+
+proto::Result StateMachine::apply(const proto::Command& command) {
+  switch (command.command_case()) {
+    case proto::Command::kSet:
+      return set(command.set().key(), command.set().value());
+    case proto::Command::kGet:
+      return get(command.get());
+    case proto::Command::kDel:
+      return del(command.del());
+    case proto::Command::kExists:
+      return exists(command.exists());
+    case proto::Command::kIncrBy:
+      return incr_by(command.incr_by().key(), command.incr_by().delta());
+    case proto::Command::kMset:
+      return mset(command.mset());
+    case proto::Command::kMget:
+      return mget(command.mget());
+    case proto::Command::kAppend:
+      return append(command.append().key(), command.append().value());
+    case proto::Command::kStrlen:
+      return strlen(command.strlen());
+    case proto::Command::COMMAND_NOT_SET:
+      break;
+  }
+  return error_result(proto::EMPTY_COMMAND, "empty command");
+}
+
+bool StateMachine::check_key(const std::string& key, proto::Result& error) const {
+  if (key.size() <= limits_.key_size_bytes_max) return true;
+  error = error_result(proto::KEY_TOO_LARGE, "key of " + std::to_string(key.size()) +
+                                                 " bytes is over the limit of " +
+                                                 std::to_string(limits_.key_size_bytes_max));
+  return false;
+}
+
+bool StateMachine::check_keys(const proto::Keys& keys, proto::Result& error) const {
+  if (keys.keys_size() == 0) {
+    error = error_result(proto::EMPTY_COMMAND, "no keys given");
+    return false;
+  }
+  if (static_cast<uint64_t>(keys.keys_size()) > limits_.command_keys_max) {
+    error =
+        error_result(proto::TOO_MANY_KEYS, "more than " + std::to_string(limits_.command_keys_max) +
+                                               " keys in one command");
+    return false;
+  }
+  for (const std::string& key : keys.keys()) {
+    if (!check_key(key, error)) return false;
+  }
+  return true;
+}
+
+proto::Result StateMachine::set(const std::string& key, const std::string& value) {
+  proto::Result error;
+  if (!check_key(key, error)) return error;
+  if (value.size() > limits_.value_size_bytes_max) {
+    return error_result(proto::VALUE_TOO_LARGE, "value of " + std::to_string(value.size()) +
+                                                    " bytes is over the limit of " +
+                                                    std::to_string(limits_.value_size_bytes_max));
+  }
+  if (!entries_.contains(key) && entries_.size() >= limits_.keys_max) {
+    return error_result(proto::TOO_MANY_KEYS, "the store holds its limit of " +
+                                                  std::to_string(limits_.keys_max) + " keys");
+  }
+  put(key, value);
+  return ok_result();
+}
+
+proto::Result StateMachine::get(const std::string& key) const {
+  proto::Result result;
+  if (!check_key(key, result)) return result;
+  proto::OptionalValue* value = result.mutable_value();
+  const auto found = entries_.find(key);
+  if (found != entries_.end()) {
+    value->set_found(true);
+    value->set_value(found->second);
+  }
+  return result;
+}
+
+proto::Result StateMachine::del(const proto::Keys& keys) {
+  proto::Result error;
+  if (!check_keys(keys, error)) return error;
+  int64_t deleted = 0;
+  for (const std::string& key : keys.keys()) {
+    if (entries_.contains(key)) {
+      erase(key);
+      deleted++;
+    }
+  }
+  return integer_result(deleted);
+}
+
+proto::Result StateMachine::exists(const proto::Keys& keys) const {
+  proto::Result error;
+  if (!check_keys(keys, error)) return error;
+  int64_t count = 0;  // As in Redis, a key named twice counts twice.
+  for (const std::string& key : keys.keys()) count += entries_.contains(key) ? 1 : 0;
+  return integer_result(count);
+}
+
+proto::Result StateMachine::incr_by(const std::string& key, int64_t delta) {
+  proto::Result error;
+  if (!check_key(key, error)) return error;
+  int64_t current = 0;
+  const auto found = entries_.find(key);
+  if (found != entries_.end() && !parse_integer(found->second, current)) {
+    return error_result(proto::NOT_AN_INTEGER, not_an_integer);
+  }
+  int64_t next = 0;
+  if (__builtin_add_overflow(current, delta, &next)) {
+    return error_result(proto::OVERFLOW, "increment or decrement would overflow");
+  }
+  if (found == entries_.end() && entries_.size() >= limits_.keys_max) {
+    return error_result(proto::TOO_MANY_KEYS, "the store holds its limit of " +
+                                                  std::to_string(limits_.keys_max) + " keys");
+  }
+  put(key, std::to_string(next));
+  return integer_result(next);
+}
+
+proto::Result StateMachine::mset(const proto::KeyValues& pairs) {
+  if (pairs.pairs_size() == 0) return error_result(proto::EMPTY_COMMAND, "no pairs given");
+  if (static_cast<uint64_t>(pairs.pairs_size()) > limits_.command_keys_max) {
+    return error_result(
+        proto::TOO_MANY_KEYS,
+        "more than " + std::to_string(limits_.command_keys_max) + " keys in one command");
+  }
+  // All or nothing: every limit is checked before anything is written.
+  std::set<std::string_view> new_keys;
+  for (const proto::KeyValue& pair : pairs.pairs()) {
+    proto::Result error;
+    if (!check_key(pair.key(), error)) return error;
+    if (pair.value().size() > limits_.value_size_bytes_max) {
+      return error_result(proto::VALUE_TOO_LARGE, "value of " +
+                                                      std::to_string(pair.value().size()) +
+                                                      " bytes is over the limit of " +
+                                                      std::to_string(limits_.value_size_bytes_max));
+    }
+    if (!entries_.contains(pair.key())) new_keys.insert(pair.key());
+  }
+  if (entries_.size() + new_keys.size() > limits_.keys_max) {
+    return error_result(proto::TOO_MANY_KEYS, "the store holds its limit of " +
+                                                  std::to_string(limits_.keys_max) + " keys");
+  }
+  for (const proto::KeyValue& pair : pairs.pairs()) put(pair.key(), pair.value());
+  return ok_result();
+}
+
+proto::Result StateMachine::mget(const proto::Keys& keys) const {
+  proto::Result result;
+  if (!check_keys(keys, result)) return result;
+  proto::OptionalValues* values = result.mutable_values();
+  for (const std::string& key : keys.keys()) {
+    proto::OptionalValue* value = values->add_values();
+    const auto found = entries_.find(key);
+    if (found != entries_.end()) {
+      value->set_found(true);
+      value->set_value(found->second);
+    }
+  }
+  return result;
+}
+
+proto::Result StateMachine::append(const std::string& key, const std::string& value) {
+  proto::Result error;
+  if (!check_key(key, error)) return error;
+  const auto found = entries_.find(key);
+  const uint64_t current_size = found == entries_.end() ? 0 : found->second.size();
+  if (current_size + value.size() > limits_.value_size_bytes_max) {
+    return error_result(proto::VALUE_TOO_LARGE, "appending would make the value " +
+                                                    std::to_string(current_size + value.size()) +
+                                                    " bytes, over the limit of " +
+                                                    std::to_string(limits_.value_size_bytes_max));
+  }
+  if (found == entries_.end() && entries_.size() >= limits_.keys_max) {
+    return error_result(proto::TOO_MANY_KEYS, "the store holds its limit of " +
+                                                  std::to_string(limits_.keys_max) + " keys");
+  }
+  put(key, found == entries_.end() ? value : found->second + value);
+  return integer_result(static_cast<int64_t>(current_size + value.size()));
+}
+
+proto::Result StateMachine::strlen(const std::string& key) const {
+  proto::Result error;
+  if (!check_key(key, error)) return error;
+  const auto found = entries_.find(key);
+  return integer_result(found == entries_.end() ? 0 : static_cast<int64_t>(found->second.size()));
+}
+
+uint64_t StateMachine::entry_hash(std::string_view key, std::string_view value) {
+  // The key's length is hashed too, so ("ab", "c") and ("a", "bc") differ.
+  XXH3_state_t* state = XXH3_createState();
+  KEEL_ASSERT(state != nullptr);
+  const uint64_t key_size = key.size();
+  XXH3_64bits_reset(state);
+  XXH3_64bits_update(state, &key_size, sizeof(key_size));
+  XXH3_64bits_update(state, key.data(), key.size());
+  XXH3_64bits_update(state, value.data(), value.size());
+  const uint64_t hash = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return hash;
+}
+
+void StateMachine::put(const std::string& key, std::string value) {
+  const auto found = entries_.find(key);
+  if (found != entries_.end()) {
+    checksum_ -= entry_hash(key, found->second);
+    size_bytes_ -= key.size() + found->second.size();
+    found->second = std::move(value);
+    checksum_ += entry_hash(key, found->second);
+    size_bytes_ += key.size() + found->second.size();
+    return;
+  }
+  KEEL_ASSERT(entries_.size() < limits_.keys_max);
+  checksum_ += entry_hash(key, value);
+  size_bytes_ += key.size() + value.size();
+  entries_.emplace(key, std::move(value));
+}
+
+void StateMachine::erase(const std::string& key) {
+  const auto found = entries_.find(key);
+  KEEL_ASSERT(found != entries_.end());
+  checksum_ -= entry_hash(key, found->second);
+  size_bytes_ -= key.size() + found->second.size();
+  entries_.erase(found);
+}
+
+std::string StateMachine::snapshot() const {
+  proto::KeyValues pairs;
+  for (const auto& [key, value] : entries_) {
+    proto::KeyValue* pair = pairs.add_pairs();
+    pair->set_key(key);
+    pair->set_value(value);
+  }
+  std::string bytes;
+  const bool serialized = pairs.SerializeToString(&bytes);
+  KEEL_ASSERT(serialized);
+  return bytes;
+}
+
+bool StateMachine::restore(std::string_view snapshot) {
+  proto::KeyValues pairs;
+  if (!pairs.ParseFromArray(snapshot.data(), static_cast<int>(snapshot.size()))) return false;
+  if (static_cast<uint64_t>(pairs.pairs_size()) > limits_.keys_max) return false;
+  StateMachine restored(limits_);
+  for (const proto::KeyValue& pair : pairs.pairs()) {
+    if (pair.key().size() > limits_.key_size_bytes_max ||
+        pair.value().size() > limits_.value_size_bytes_max ||
+        restored.entries_.contains(pair.key())) {
+      return false;
+    }
+    restored.put(pair.key(), pair.value());
+  }
+  *this = std::move(restored);
+  return true;
+}
+
+bool StateMachine::parse_integer(std::string_view text, int64_t& value) {
+  if (text.empty() || text.size() > 20) return false;
+  const bool negative = text.front() == '-';
+  const std::string_view digits = negative ? text.substr(1) : text;
+  if (digits.empty() || (digits.size() > 1 && digits.front() == '0')) return false;
+  if (negative && digits == "0") return false;  // "-0" is not how Redis writes zero.
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+}  // namespace keel::kv

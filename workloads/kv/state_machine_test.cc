@@ -1,0 +1,297 @@
+// The KV state machine: each command's semantics and errors, and properties every replica
+// relies on (same commands, same results and checksum; snapshots round-trip; limits hold).
+
+#include "workloads/kv/state_machine.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+namespace keel::kv {
+namespace {
+
+proto::Command set_command(const std::string& key, const std::string& value) {
+  proto::Command command;
+  command.mutable_set()->set_key(key);
+  command.mutable_set()->set_value(value);
+  return command;
+}
+
+proto::Command get_command(const std::string& key) {
+  proto::Command command;
+  command.set_get(key);
+  return command;
+}
+
+proto::Command incr_by_command(const std::string& key, int64_t delta) {
+  proto::Command command;
+  command.mutable_incr_by()->set_key(key);
+  command.mutable_incr_by()->set_delta(delta);
+  return command;
+}
+
+proto::Command append_command(const std::string& key, const std::string& value) {
+  proto::Command command;
+  command.mutable_append()->set_key(key);
+  command.mutable_append()->set_value(value);
+  return command;
+}
+
+proto::Command keys_command(const std::vector<std::string>& keys, char kind) {
+  proto::Command command;
+  proto::Keys* list = kind == 'd'   ? command.mutable_del()
+                      : kind == 'e' ? command.mutable_exists()
+                                    : command.mutable_mget();
+  for (const std::string& key : keys) list->add_keys(key);
+  return command;
+}
+
+proto::Command mset_command(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  proto::Command command;
+  for (const auto& [key, value] : pairs) {
+    proto::KeyValue* pair = command.mutable_mset()->add_pairs();
+    pair->set_key(key);
+    pair->set_value(value);
+  }
+  return command;
+}
+
+proto::Command strlen_command(const std::string& key) {
+  proto::Command command;
+  command.set_strlen(key);
+  return command;
+}
+
+proto::ErrorCode error_of(const proto::Result& result) {
+  return result.has_error() ? result.error().code() : proto::ERROR_CODE_UNSPECIFIED;
+}
+
+TEST(KvStateMachine, SetThenGetReturnsTheValue) {
+  StateMachine machine;
+  EXPECT_TRUE(machine.apply(set_command("k", "v")).ok());
+  const proto::Result result = machine.apply(get_command("k"));
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result.value().found());
+  EXPECT_EQ(result.value().value(), "v");
+}
+
+TEST(KvStateMachine, GetOfAMissingKeyIsNotFound) {
+  StateMachine machine;
+  const proto::Result result = machine.apply(get_command("nope"));
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(result.value().found());
+}
+
+TEST(KvStateMachine, BinaryKeysAndValuesAreKeptExactly) {
+  StateMachine machine;
+  const std::string key("a\0b", 3), value("\0\xff\n", 3);
+  machine.apply(set_command(key, value));
+  EXPECT_EQ(machine.apply(get_command(key)).value().value(), value);
+  EXPECT_FALSE(machine.apply(get_command("a")).value().found());
+}
+
+TEST(KvStateMachine, DelCountsTheKeysItRemoved) {
+  StateMachine machine;
+  machine.apply(set_command("a", "1"));
+  machine.apply(set_command("b", "2"));
+  EXPECT_EQ(machine.apply(keys_command({"a", "b", "c", "a"}, 'd')).integer(), 2);
+  EXPECT_EQ(machine.key_count(), 0u);
+}
+
+TEST(KvStateMachine, ExistsCountsARepeatedKeyEachTime) {
+  StateMachine machine;
+  machine.apply(set_command("a", "1"));
+  EXPECT_EQ(machine.apply(keys_command({"a", "a", "b"}, 'e')).integer(), 2);
+}
+
+TEST(KvStateMachine, IncrByStartsAMissingKeyAtZero) {
+  StateMachine machine;
+  EXPECT_EQ(machine.apply(incr_by_command("n", 1)).integer(), 1);
+  EXPECT_EQ(machine.apply(incr_by_command("n", -5)).integer(), -4);
+  EXPECT_EQ(machine.apply(get_command("n")).value().value(), "-4");
+}
+
+TEST(KvStateMachine, IncrByOnANonIntegerIsAnErrorAndChangesNothing) {
+  StateMachine machine;
+  for (const std::string value :
+       {"abc", "", " 1", "1 ", "+1", "01", "-0", "1.5", "99999999999999999999"}) {
+    machine.apply(set_command("k", value));
+    const uint64_t before = machine.checksum();
+    EXPECT_EQ(error_of(machine.apply(incr_by_command("k", 1))), proto::NOT_AN_INTEGER) << value;
+    EXPECT_EQ(machine.checksum(), before);
+  }
+}
+
+TEST(KvStateMachine, IncrByThatWouldOverflowIsAnError) {
+  StateMachine machine;
+  machine.apply(set_command("k", "9223372036854775807"));
+  EXPECT_EQ(error_of(machine.apply(incr_by_command("k", 1))), proto::OVERFLOW);
+  machine.apply(set_command("k", "-9223372036854775808"));
+  EXPECT_EQ(error_of(machine.apply(incr_by_command("k", -1))), proto::OVERFLOW);
+  EXPECT_EQ(machine.apply(incr_by_command("k", 0)).integer(), INT64_MIN);
+}
+
+TEST(KvStateMachine, MsetSetsEveryPairAndMgetReadsThemInOrder) {
+  StateMachine machine;
+  EXPECT_TRUE(machine.apply(mset_command({{"a", "1"}, {"b", "2"}, {"a", "3"}})).ok());
+  const proto::Result result = machine.apply(keys_command({"b", "x", "a"}, 'm'));
+  ASSERT_TRUE(result.has_values());
+  ASSERT_EQ(result.values().values_size(), 3);
+  EXPECT_EQ(result.values().values(0).value(), "2");
+  EXPECT_FALSE(result.values().values(1).found());
+  EXPECT_EQ(result.values().values(2).value(), "3");  // The later pair wins.
+}
+
+TEST(KvStateMachine, MsetIsAllOrNothing) {
+  Limits limits;
+  limits.value_size_bytes_max = 4;
+  StateMachine machine(limits);
+  EXPECT_EQ(error_of(machine.apply(mset_command({{"a", "1"}, {"b", "too long"}}))),
+            proto::VALUE_TOO_LARGE);
+  EXPECT_EQ(machine.key_count(), 0u);
+}
+
+TEST(KvStateMachine, AppendReturnsTheNewLength) {
+  StateMachine machine;
+  EXPECT_EQ(machine.apply(append_command("k", "ab")).integer(), 2);
+  EXPECT_EQ(machine.apply(append_command("k", "cde")).integer(), 5);
+  EXPECT_EQ(machine.apply(get_command("k")).value().value(), "abcde");
+  EXPECT_EQ(machine.apply(strlen_command("k")).integer(), 5);
+  EXPECT_EQ(machine.apply(strlen_command("missing")).integer(), 0);
+}
+
+TEST(KvStateMachine, LimitsAreClearErrors) {
+  Limits limits;
+  limits.key_size_bytes_max = 3;
+  limits.value_size_bytes_max = 4;
+  limits.keys_max = 2;
+  limits.command_keys_max = 2;
+  StateMachine machine(limits);
+  EXPECT_EQ(error_of(machine.apply(set_command("long", "v"))), proto::KEY_TOO_LARGE);
+  EXPECT_EQ(error_of(machine.apply(get_command("long"))), proto::KEY_TOO_LARGE);
+  EXPECT_EQ(error_of(machine.apply(set_command("k", "12345"))), proto::VALUE_TOO_LARGE);
+  machine.apply(set_command("a", "1"));
+  machine.apply(append_command("a", "234"));
+  EXPECT_EQ(error_of(machine.apply(append_command("a", "5"))), proto::VALUE_TOO_LARGE);
+  machine.apply(set_command("b", "1"));
+  EXPECT_EQ(error_of(machine.apply(set_command("c", "1"))), proto::TOO_MANY_KEYS);
+  EXPECT_EQ(error_of(machine.apply(incr_by_command("c", 1))), proto::TOO_MANY_KEYS);
+  EXPECT_TRUE(machine.apply(set_command("b", "2")).ok());  // Overwriting needs no new key.
+  EXPECT_EQ(error_of(machine.apply(keys_command({"a", "b", "c"}, 'm'))), proto::TOO_MANY_KEYS);
+  EXPECT_EQ(error_of(machine.apply(keys_command({}, 'd'))), proto::EMPTY_COMMAND);
+  EXPECT_EQ(error_of(machine.apply(proto::Command())), proto::EMPTY_COMMAND);
+  EXPECT_FALSE(machine.apply(set_command("c", "1")).error().message().empty());
+}
+
+TEST(KvStateMachine, ChecksumTracksTheStateNotTheHistory) {
+  StateMachine one, two;
+  one.apply(set_command("a", "1"));
+  one.apply(set_command("b", "2"));
+  two.apply(set_command("b", "x"));
+  two.apply(set_command("a", "1"));
+  EXPECT_NE(one.checksum(), two.checksum());
+  two.apply(set_command("b", "2"));
+  EXPECT_EQ(one.checksum(), two.checksum());
+  StateMachine empty;
+  one.apply(keys_command({"a", "b"}, 'd'));
+  EXPECT_EQ(one.checksum(), empty.checksum());
+  StateMachine split_one, split_two;
+  split_one.apply(set_command("ab", "c"));
+  split_two.apply(set_command("a", "bc"));
+  EXPECT_NE(split_one.checksum(), split_two.checksum());
+}
+
+TEST(KvStateMachine, RestoreRejectsADamagedSnapshot) {
+  StateMachine machine;
+  machine.apply(set_command("k", "v"));
+  const uint64_t before = machine.checksum();
+  EXPECT_FALSE(machine.restore("\xff\xff\xff garbage"));
+  EXPECT_EQ(machine.checksum(), before);
+  Limits small;
+  small.keys_max = 1;
+  StateMachine big, tiny(small);
+  big.apply(set_command("a", "1"));
+  big.apply(set_command("b", "2"));
+  EXPECT_FALSE(tiny.restore(big.snapshot()));
+}
+
+TEST(KvStateMachine, ParseIntegerFollowsRedis) {
+  int64_t value = 0;
+  EXPECT_TRUE(StateMachine::parse_integer("0", value));
+  EXPECT_TRUE(StateMachine::parse_integer("-42", value));
+  EXPECT_EQ(value, -42);
+  EXPECT_TRUE(StateMachine::parse_integer("-9223372036854775808", value));
+  EXPECT_EQ(value, INT64_MIN);
+  for (const char* bad : {"", "-", "+1", "01", "-0", " 1", "1x", "9223372036854775808"}) {
+    EXPECT_FALSE(StateMachine::parse_integer(bad, value)) << bad;
+  }
+}
+
+// Random commands over a small key space, so that they collide.
+proto::Command random_command() {
+  const std::string key = std::string(1, *rc::gen::elementOf(std::string("abcd")));
+  const std::string value = *rc::gen::container<std::string>(
+      *rc::gen::inRange(0, 6), rc::gen::elementOf(std::string("01x-")));
+  switch (*rc::gen::inRange(0, 9)) {
+    case 0:
+      return set_command(key, value);
+    case 1:
+      return get_command(key);
+    case 2:
+      return keys_command({key, "b"}, 'd');
+    case 3:
+      return keys_command({key}, 'e');
+    case 4:
+      return incr_by_command(key, *rc::gen::inRange<int64_t>(-3, 4));
+    case 5:
+      return mset_command({{key, value}, {"c", value}});
+    case 6:
+      return keys_command({key, "a"}, 'm');
+    case 7:
+      return append_command(key, value);
+    default:
+      return strlen_command(key);
+  }
+}
+
+RC_GTEST_PROP(KvStateMachineProperty, ReplicasApplyingTheSameCommandsAgree, ()) {
+  Limits limits;
+  limits.keys_max = 3;
+  limits.value_size_bytes_max = 8;
+  StateMachine one(limits), two(limits);
+  const int commands = *rc::gen::inRange(1, 60);
+  for (int i = 0; i < commands; i++) {
+    const proto::Command command = random_command();
+    RC_ASSERT(one.apply(command).SerializeAsString() == two.apply(command).SerializeAsString());
+    RC_ASSERT(one.checksum() == two.checksum());
+    RC_ASSERT(one.key_count() <= limits.keys_max);
+  }
+}
+
+RC_GTEST_PROP(KvStateMachineProperty, IncrementalChecksumEqualsAFreshOne, ()) {
+  StateMachine machine;
+  const int commands = *rc::gen::inRange(1, 60);
+  for (int i = 0; i < commands; i++) machine.apply(random_command());
+  StateMachine fresh;
+  RC_ASSERT(fresh.restore(machine.snapshot()));
+  RC_ASSERT(fresh.checksum() == machine.checksum());
+  RC_ASSERT(fresh.size_bytes() == machine.size_bytes());
+  RC_ASSERT(fresh.snapshot() == machine.snapshot());
+}
+
+RC_GTEST_PROP(KvStateMachineProperty, ARestoredSnapshotBehavesLikeTheOriginal, ()) {
+  StateMachine original;
+  const int before = *rc::gen::inRange(0, 40);
+  for (int i = 0; i < before; i++) original.apply(random_command());
+  StateMachine restored;
+  RC_ASSERT(restored.restore(original.snapshot()));
+  const int after = *rc::gen::inRange(1, 40);
+  for (int i = 0; i < after; i++) {
+    const proto::Command command = random_command();
+    RC_ASSERT(original.apply(command).SerializeAsString() ==
+              restored.apply(command).SerializeAsString());
+  }
+  RC_ASSERT(original.checksum() == restored.checksum());
+}
+
+}  // namespace
+}  // namespace keel::kv
