@@ -1,0 +1,172 @@
+#include "core/vsr/superblock.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "io/assert.h"
+#include "io/checksum.h"
+
+namespace keel::vsr {
+namespace {
+
+constexpr uint64_t sector_size = io::BlockStorage::sector_size_bytes;
+constexpr uint64_t header_size = 28;  // checksum, sequence, slot + padding, body size
+constexpr uint64_t body_size_max = sector_size - header_size;
+
+void store_u64(uint8_t* at, uint64_t value) {
+  for (int i = 0; i < 8; i++) at[i] = static_cast<uint8_t>(value >> (8 * i));
+}
+uint64_t load_u64(const uint8_t* at) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; i++) value |= static_cast<uint64_t>(at[i]) << (8 * i);
+  return value;
+}
+uint32_t load_u32(const uint8_t* at) {
+  return static_cast<uint32_t>(at[0]) | static_cast<uint32_t>(at[1]) << 8 |
+         static_cast<uint32_t>(at[2]) << 16 | static_cast<uint32_t>(at[3]) << 24;
+}
+
+uint64_t sector_checksum(const uint8_t* sector) {
+  return io::checksum(std::span<const uint8_t>(sector + 8, sector_size - 8));
+}
+
+}  // namespace
+
+Superblock::Superblock(io::BlockStorage& storage, uint64_t zone_offset_bytes, uint64_t cluster_id,
+                       uint32_t replica)
+    : storage_(storage),
+      zone_offset_bytes_(zone_offset_bytes),
+      cluster_id_(cluster_id),
+      replica_(replica),
+      buffer_(zone_size_bytes) {
+  KEEL_ASSERT(io::BlockStorage::aligned(zone_offset_bytes, zone_size_bytes));
+  KEEL_ASSERT(zone_offset_bytes + zone_size_bytes <= storage.size_bytes());
+}
+
+void Superblock::encode_copy(const proto::SuperblockState& state, uint64_t sequence, uint8_t slot,
+                             uint8_t* sector) {
+  const size_t body_size = state.ByteSizeLong();
+  KEEL_ASSERT(body_size <= body_size_max);
+  std::memset(sector, 0, sector_size);
+  store_u64(sector + 8, sequence);
+  sector[16] = slot;
+  const uint32_t size = static_cast<uint32_t>(body_size);
+  for (int i = 0; i < 4; i++) sector[24 + i] = static_cast<uint8_t>(size >> (8 * i));
+  const bool serialized = state.SerializeToArray(sector + header_size, static_cast<int>(body_size));
+  KEEL_ASSERT(serialized);
+  store_u64(sector, sector_checksum(sector));
+}
+
+std::vector<uint8_t> Superblock::format(const proto::SuperblockState& state) {
+  std::vector<uint8_t> zone(zone_size_bytes);
+  for (uint32_t slot = 0; slot < copies; slot++) {
+    encode_copy(state, 1, static_cast<uint8_t>(slot), zone.data() + slot * sector_size);
+  }
+  return zone;
+}
+
+void Superblock::open(absl::AnyInvocable<void(const OpenResult&)> done) {
+  KEEL_ASSERT(!busy_);
+  busy_ = true;
+  open_done_ = std::move(done);
+  reads_pending_ = copies;
+  // One read per copy, so that an unreadable sector spoils only its own copy.
+  for (uint32_t slot = 0; slot < copies; slot++) read_copy(slot);
+}
+
+void Superblock::read_copy(uint32_t slot) {
+  const std::span<uint8_t> sector(buffer_.data() + slot * sector_size, sector_size);
+  storage_.read(zone_offset_bytes_ + slot * sector_size, sector, [this, slot](io::IoStatus status) {
+    read_status_[slot] = status;
+    KEEL_ASSERT(reads_pending_ > 0);
+    if (--reads_pending_ == 0) finish_open();
+  });
+}
+
+void Superblock::finish_open() {
+  OpenResult result;
+  std::array<proto::SuperblockState, copies> states;
+  std::array<uint64_t, copies> sequences{};
+  for (uint32_t slot = 0; slot < copies; slot++) {
+    const uint8_t* sector = buffer_.data() + slot * sector_size;
+    CopyStatus& status = result.status[slot];
+    if (read_status_[slot] != io::IoStatus::ok) {
+      status = CopyStatus::unreadable;
+    } else if (std::all_of(sector, sector + sector_size, [](uint8_t b) { return b == 0; })) {
+      status = CopyStatus::empty;
+    } else if (load_u64(sector) != sector_checksum(sector) ||
+               load_u32(sector + 24) > body_size_max ||
+               !states[slot].ParseFromArray(sector + header_size,
+                                            static_cast<int>(load_u32(sector + 24)))) {
+      status = CopyStatus::corrupt;
+    } else if (sector[16] != slot) {
+      status = CopyStatus::misdirected;
+    } else if (states[slot].cluster_id() != cluster_id_ || states[slot].replica() != replica_) {
+      status = CopyStatus::foreign;
+    } else {
+      status = CopyStatus::current;  // For now: refined below against the winner.
+      sequences[slot] = load_u64(sector + 8);
+      KEEL_ASSERT(sequences[slot] > 0);
+    }
+  }
+  uint32_t winner = copies;
+  for (uint32_t slot = 0; slot < copies; slot++) {
+    if (result.status[slot] != CopyStatus::current) continue;
+    if (winner == copies || sequences[slot] > sequences[winner]) winner = slot;
+  }
+  if (winner != copies) {
+    result.found = true;
+    result.sequence = sequences[winner];
+    state_ = states[winner];
+    sequence_ = sequences[winner];
+    for (uint32_t slot = 0; slot < copies; slot++) {
+      if (result.status[slot] == CopyStatus::current && sequences[slot] < sequence_) {
+        result.status[slot] = CopyStatus::stale;
+      }
+    }
+  }
+  busy_ = false;
+  auto done = std::move(open_done_);
+  done(result);
+}
+
+void Superblock::write(const proto::SuperblockState& state,
+                       absl::AnyInvocable<void(bool durable)> done) {
+  KEEL_ASSERT(!busy_);
+  KEEL_ASSERT(state.cluster_id() == cluster_id_ && state.replica() == replica_);
+  // The protocol's promises only ever move forward.
+  KEEL_ASSERT(state.view() >= state_.view() && state.log_view() <= state.view());
+  busy_ = true;
+  const uint64_t sequence = sequence_ + 1;
+  for (uint32_t slot = 0; slot < copies; slot++) {
+    encode_copy(state, sequence, static_cast<uint8_t>(slot), buffer_.data() + slot * sector_size);
+  }
+  write_copy(
+      0,
+      [this, state, sequence, done = std::move(done)](bool durable) mutable {
+        busy_ = false;
+        if (durable) {
+          state_ = state;
+          sequence_ = sequence;
+        }
+        done(durable);
+      },
+      true);
+}
+
+void Superblock::write_copy(uint32_t slot, absl::AnyInvocable<void(bool durable)> done,
+                            bool ok_so_far) {
+  if (slot == copies) {
+    storage_.sync([ok_so_far, done = std::move(done)](io::IoStatus status) mutable {
+      done(ok_so_far && status == io::IoStatus::ok);
+    });
+    return;
+  }
+  const std::span<const uint8_t> sector(buffer_.data() + slot * sector_size, sector_size);
+  storage_.write(zone_offset_bytes_ + slot * sector_size, sector,
+                 [this, slot, ok_so_far, done = std::move(done)](io::IoStatus status) mutable {
+                   write_copy(slot + 1, std::move(done), ok_so_far && status == io::IoStatus::ok);
+                 });
+}
+
+}  // namespace keel::vsr
