@@ -13,6 +13,10 @@ SimDisk::SimDisk(World& world, SimNode& node, uint64_t size_bytes, const DiskPro
       profile_(profile),
       durable_(size_bytes, 0),
       current_(size_bytes, 0),
+      durable_meta_(size_bytes / sector_size_bytes),
+      current_meta_(size_bytes / sector_size_bytes),
+      generation_(size_bytes / sector_size_bytes, 0),
+      durable_generation_(size_bytes / sector_size_bytes, 0),
       unsynced_(size_bytes / sector_size_bytes, 0) {
   KEEL_ASSERT(size_bytes > 0 && size_bytes % sector_size_bytes == 0);
 }
@@ -45,12 +49,11 @@ void SimDisk::complete_read(uint64_t offset_bytes, std::span<uint8_t> buffer,
   std::memcpy(buffer.data(), current_.data() + offset_bytes, buffer.size());
   io::IoStatus status = io::IoStatus::ok;
   for (uint64_t i = 0; i < sectors; i++) {
-    const auto found = damage_.find(sector_first + i);
-    if (found == damage_.end()) continue;
-    if (found->second.latent_error) {
+    const SectorMeta& meta = current_meta_[sector_first + i];
+    if (meta.latent_error) {
       status = io::IoStatus::error;
-    } else {
-      const uint32_t bit = found->second.flipped_bit;
+    } else if (meta.damaged) {
+      const uint32_t bit = meta.flipped_bit;
       buffer[i * sector_size_bytes + bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
     }
   }
@@ -71,22 +74,28 @@ void SimDisk::maybe_damage_on_read(uint64_t sector_first, uint64_t sector_count)
   }
 }
 
+// Damage is in the medium: both images of the sector read back damaged, so a crash cannot
+// undo it; only a rewrite that becomes durable does.
 bool SimDisk::damage_sector(uint64_t sector) {
   KEEL_ASSERT(sector < sector_count());
-  if (damage_.contains(sector)) return false;
+  if (current_meta_[sector].damaged || current_meta_[sector].latent_error) return false;
   if (!world_.storage_budget().allows(node_.id(), sector, 1)) return false;
   world_.storage_budget().mark(node_.id(), sector, 1);
-  damage_[sector] =
-      Damage{false, static_cast<uint32_t>(world_.random().uniform(sector_size_bytes * 8))};
+  const uint32_t bit = static_cast<uint32_t>(world_.random().uniform(sector_size_bytes * 8));
+  for (SectorMeta* meta : {&current_meta_[sector], &durable_meta_[sector]}) {
+    meta->damaged = true;
+    meta->flipped_bit = bit;
+  }
   return true;
 }
 
 bool SimDisk::fail_sector(uint64_t sector) {
   KEEL_ASSERT(sector < sector_count());
-  if (damage_.contains(sector)) return false;
+  if (current_meta_[sector].damaged || current_meta_[sector].latent_error) return false;
   if (!world_.storage_budget().allows(node_.id(), sector, 1)) return false;
   world_.storage_budget().mark(node_.id(), sector, 1);
-  damage_[sector] = Damage{true, 0};
+  current_meta_[sector].latent_error = true;
+  durable_meta_[sector].latent_error = true;
   return true;
 }
 
@@ -111,60 +120,93 @@ void SimDisk::complete_write(uint64_t offset_bytes, std::vector<uint8_t> data,
   const uint64_t sectors = data.size() / sector_size_bytes;
   StorageFaultBudget& budget = world_.storage_budget();
   io::Random& random = world_.random();
-  uint64_t landing_first = target_first;
 
   if (faults_enabled_ && profile_.misdirect_probability > 0 &&
       random.chance(profile_.misdirect_probability) && sectors < sector_count()) {
     const uint64_t elsewhere = random.uniform(sector_count() - sectors + 1);
-    // The target keeps stale data and the landing zone is overwritten: both are faulty.
-    if (elsewhere != target_first && budget.allows(node_.id(), target_first, sectors) &&
+    // The landing zone must not overlap the target, which keeps its stale data; both are faulty.
+    const bool overlaps = elsewhere < target_first + sectors && target_first < elsewhere + sectors;
+    if (!overlaps && budget.allows(node_.id(), target_first, sectors) &&
         budget.allows(node_.id(), elsewhere, sectors)) {
       budget.mark(node_.id(), target_first, sectors);
-      land(elsewhere, data);
       budget.mark(node_.id(), elsewhere, sectors);
+      for (uint64_t sector = target_first; sector < target_first + sectors; sector++) {
+        current_meta_[sector].faulty = true;  // Stale: not what the caller wrote.
+        mark_unsynced(sector);
+      }
+      land(elsewhere, data, true);
       world_.fault(node_.id(), FaultKind::disk_misdirect, elsewhere);
       callback(io::IoStatus::ok);  // A misdirected write reports success.
       return;
     }
   }
-  land(landing_first, data);
-  budget.heal(node_.id(), landing_first, sectors);
+  land(target_first, data, false);
   if (faults_enabled_ && profile_.write_corrupt_probability > 0 &&
       random.chance(profile_.write_corrupt_probability)) {
-    const uint64_t sector = landing_first + random.uniform(sectors);
+    const uint64_t sector = target_first + random.uniform(sectors);
     if (budget.allows(node_.id(), sector, 1)) {
       budget.mark(node_.id(), sector, 1);
       const uint64_t bit = random.uniform(sector_size_bytes * 8);
       current_[sector * sector_size_bytes + bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+      current_meta_[sector].faulty = true;
       world_.fault(node_.id(), FaultKind::disk_write_corrupt, sector);
     }
   }
   callback(io::IoStatus::ok);
 }
 
-void SimDisk::land(uint64_t sector_first, std::span<const uint8_t> data) {
+void SimDisk::land(uint64_t sector_first, std::span<const uint8_t> data, bool faulty) {
   std::memcpy(current_.data() + sector_first * sector_size_bytes, data.data(), data.size());
   const uint64_t sectors = data.size() / sector_size_bytes;
   for (uint64_t sector = sector_first; sector < sector_first + sectors; sector++) {
-    damage_.erase(sector);  // A rewrite replaces a damaged or unreadable sector.
-    if (!unsynced_[sector]) {
-      unsynced_[sector] = 1;
-      unsynced_list_.push_back(sector);
-    }
+    // A rewrite replaces the content of the sector, damage and all: in the current image only.
+    current_meta_[sector] = SectorMeta{faulty, false, false, 0};
+    mark_unsynced(sector);
+  }
+}
+
+void SimDisk::mark_unsynced(uint64_t sector) {
+  generation_[sector]++;
+  if (!unsynced_[sector]) {
+    unsynced_[sector] = 1;
+    unsynced_list_.push_back(sector);
+  }
+}
+
+void SimDisk::refresh_budget(uint64_t sector) {
+  if (!faulty(current_meta_[sector]) && !faulty(durable_meta_[sector])) {
+    world_.storage_budget().heal(node_.id(), sector, 1);
   }
 }
 
 void SimDisk::sync(io::IoCallback callback) {
-  // Only writes completed before the sync was issued are covered by it.
-  std::vector<uint64_t> covered = unsynced_list_;
+  // A sync makes durable what was current when it was issued, and nothing written after: each
+  // covered sector's content is captured now, and a sector changed since stays unsynced.
+  struct Covered {
+    uint64_t sector;
+    uint64_t generation;
+    SectorMeta meta;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Covered> covered;
+  covered.reserve(unsynced_list_.size());
+  for (uint64_t sector : unsynced_list_) {
+    const uint8_t* bytes = current_.data() + sector * sector_size_bytes;
+    covered.push_back(Covered{sector, generation_[sector], current_meta_[sector],
+                              std::vector<uint8_t>(bytes, bytes + sector_size_bytes)});
+  }
   node_.schedule_after(
       latency_ns(), EventKind::disk_sync,
       [this, covered = std::move(covered), callback = std::move(callback)]() mutable {
-        for (uint64_t sector : covered) {
-          if (!unsynced_[sector]) continue;
-          const uint64_t offset = sector * sector_size_bytes;
-          std::memcpy(durable_.data() + offset, current_.data() + offset, sector_size_bytes);
-          unsynced_[sector] = 0;
+        for (const Covered& item : covered) {
+          // Syncs may complete out of order: a sector's durable image only moves forward.
+          if (item.generation <= durable_generation_[item.sector]) continue;
+          std::memcpy(durable_.data() + item.sector * sector_size_bytes, item.bytes.data(),
+                      sector_size_bytes);
+          durable_meta_[item.sector] = item.meta;
+          durable_generation_[item.sector] = item.generation;
+          if (generation_[item.sector] == item.generation) unsynced_[item.sector] = 0;
+          refresh_budget(item.sector);
         }
         std::erase_if(unsynced_list_, [this](uint64_t sector) { return !unsynced_[sector]; });
         callback(io::IoStatus::ok);
@@ -174,38 +216,53 @@ void SimDisk::sync(io::IoCallback callback) {
 void SimDisk::crash() {
   io::Random& random = world_.random();
   for (uint64_t sector : unsynced_list_) {
-    if (!unsynced_[sector]) continue;
+    KEEL_ASSERT(unsynced_[sector]);
     unsynced_[sector] = 0;
     const uint64_t offset = sector * sector_size_bytes;
     uint8_t* durable = durable_.data() + offset;
-    const uint8_t* current = current_.data() + offset;
-    if (std::memcmp(durable, current, sector_size_bytes) == 0) continue;
-    switch (random.uniform(3)) {
-      case 0:  // The write made it.
-        std::memcpy(durable, current, sector_size_bytes);
-        break;
-      case 1:
-        world_.fault(node_.id(), FaultKind::disk_lost_write, sector);
-        break;
-      default: {
-        // Torn: a prefix of the sector's 512-byte blocks landed, never all of them.
-        const uint64_t blocks = random.range(1, sector_size_bytes / 512 - 1);
-        std::memcpy(durable, current, blocks * 512);
-        world_.fault(node_.id(), FaultKind::disk_torn_write, sector);
-        break;
+    uint8_t* current = current_.data() + offset;
+    SectorMeta& durable_meta = durable_meta_[sector];
+    const SectorMeta& current_meta = current_meta_[sector];
+    if (std::memcmp(durable, current, sector_size_bytes) != 0) {
+      switch (random.uniform(3)) {
+        case 0:  // The write made it.
+          std::memcpy(durable, current, sector_size_bytes);
+          durable_meta = current_meta;
+          durable_generation_[sector] = generation_[sector];
+          break;
+        case 1:
+          world_.fault(node_.id(), FaultKind::disk_lost_write, sector);
+          break;
+        default: {
+          // Torn: a prefix of the sector's 512-byte blocks landed, never all of them.
+          const uint64_t blocks = random.range(1, sector_size_bytes / 512 - 1);
+          std::memcpy(durable, current, blocks * 512);
+          durable_meta.faulty = durable_meta.faulty || current_meta.faulty;
+          world_.fault(node_.id(), FaultKind::disk_torn_write, sector);
+          break;
+        }
       }
+    } else {
+      // Same bytes (a misdirected write's stale target, say): what they stand for may differ.
+      durable_meta.faulty = durable_meta.faulty || current_meta.faulty;
     }
+    std::memcpy(current, durable, sector_size_bytes);
+    current_meta_[sector] = durable_meta;
+    // The current image is the durable one again, as a new version of the sector.
+    generation_[sector]++;
+    durable_generation_[sector] = generation_[sector];
+    refresh_budget(sector);
   }
   unsynced_list_.clear();
-  current_ = durable_;
 }
 
 void SimDisk::wipe() {
   std::fill(durable_.begin(), durable_.end(), 0);
   std::fill(current_.begin(), current_.end(), 0);
   std::fill(unsynced_.begin(), unsynced_.end(), 0);
+  std::fill(durable_meta_.begin(), durable_meta_.end(), SectorMeta{});
+  std::fill(current_meta_.begin(), current_meta_.end(), SectorMeta{});
   unsynced_list_.clear();
-  damage_.clear();
 }
 
 void SimDisk::format(uint64_t offset_bytes, std::span<const uint8_t> data) {
@@ -213,6 +270,13 @@ void SimDisk::format(uint64_t offset_bytes, std::span<const uint8_t> data) {
   KEEL_ASSERT(offset_bytes + data.size() <= size_bytes());
   std::memcpy(durable_.data() + offset_bytes, data.data(), data.size());
   std::memcpy(current_.data() + offset_bytes, data.data(), data.size());
+  const uint64_t sector_first = offset_bytes / sector_size_bytes;
+  for (uint64_t sector = sector_first; sector < sector_first + data.size() / sector_size_bytes;
+       sector++) {
+    durable_meta_[sector] = SectorMeta{};
+    current_meta_[sector] = SectorMeta{};
+    refresh_budget(sector);
+  }
 }
 
 uint64_t SimDisk::unsynced_sectors() const {

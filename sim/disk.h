@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "io/storage.h"
 #include "sim/profile.h"
 #include "sim/world.h"
@@ -45,9 +44,13 @@ class SimDisk final : public io::BlockStorage {
   uint64_t unsynced_sectors() const;
 
  private:
-  struct Damage {
+  // What the simulator knows about a sector's content beyond its bytes. Kept for the durable and
+  // the current image alike, so that a crash that brings old bytes back brings their faults back.
+  struct SectorMeta {
+    bool faulty = false;        // counts against the storage-fault budget
     bool latent_error = false;  // reads fail
-    uint32_t flipped_bit = 0;   // otherwise: this bit of the sector reads back flipped
+    bool damaged = false;       // reads return flipped_bit flipped
+    uint32_t flipped_bit = 0;
   };
 
   uint64_t latency_ns();
@@ -55,7 +58,14 @@ class SimDisk final : public io::BlockStorage {
   void complete_read(uint64_t offset_bytes, std::span<uint8_t> buffer, io::IoCallback callback);
   void complete_write(uint64_t offset_bytes, std::vector<uint8_t> data, io::IoCallback callback);
   void maybe_damage_on_read(uint64_t sector_first, uint64_t sector_count);
-  void land(uint64_t sector_first, std::span<const uint8_t> data);
+  // Puts data in the current image; faulty says whether it is what the caller meant to write.
+  void land(uint64_t sector_first, std::span<const uint8_t> data, bool faulty);
+  void mark_unsynced(uint64_t sector);
+  // Heals the budget for sector once neither image of it is faulty.
+  void refresh_budget(uint64_t sector);
+  bool faulty(const SectorMeta& meta) const {
+    return meta.faulty || meta.latent_error || meta.damaged;
+  }
 
   World& world_;
   SimNode& node_;
@@ -63,9 +73,12 @@ class SimDisk final : public io::BlockStorage {
   bool faults_enabled_ = true;
   std::vector<uint8_t> durable_;
   std::vector<uint8_t> current_;
-  std::vector<uint8_t> unsynced_;        // per sector: 1 if current differs from durable
-  std::vector<uint64_t> unsynced_list_;  // the unsynced sectors, in the order written
-  absl::flat_hash_map<uint64_t, Damage> damage_;
+  std::vector<SectorMeta> durable_meta_;
+  std::vector<SectorMeta> current_meta_;
+  std::vector<uint64_t> generation_;     // per sector: bumped by every change of the current image
+  std::vector<uint64_t> durable_generation_;  // per sector: the generation the durable image holds
+  std::vector<uint8_t> unsynced_;        // per sector: 1 if the current image may differ
+  std::vector<uint64_t> unsynced_list_;  // the unsynced sectors, in the order first changed
 };
 
 }  // namespace keel::sim

@@ -302,8 +302,63 @@ TEST(SimDisk, ReadCorruptionStaysOnRetryUntilRewritten) {
   const std::vector<uint8_t> rewritten = pattern(10, sector);
   rig.write(5 * sector, rewritten);
   EXPECT_EQ(rig.read(5 * sector, sector), rewritten);
+  // Until the rewrite is durable a crash brings the damaged sector back: still faulty.
+  EXPECT_TRUE(rig.world.storage_budget().faulty(0, 5));
+  rig.sync();
   EXPECT_FALSE(rig.world.storage_budget().faulty(0, 5));
   EXPECT_FALSE(rig.world.storage_budget().node_faulty(0));
+}
+
+TEST(SimDisk, ACrashThatLosesTheRewriteBringsTheDamageBack) {
+  Rig rig(29);
+  const std::vector<uint8_t> data = pattern(29, sector);
+  rig.write(5 * sector, data);
+  rig.sync();
+  ASSERT_TRUE(rig.disk().damage_sector(5));
+  const std::vector<uint8_t> damaged = rig.read(5 * sector, sector);
+  EXPECT_NE(damaged, data);
+  for (uint64_t seed = 0; seed < 20; seed++) {
+    rig.write(5 * sector, pattern(100 + seed, sector));  // unsynced
+    rig.node().crash();
+    rig.node().restart();
+    const std::vector<uint8_t> after = rig.read(5 * sector, sector);
+    if (after == damaged) {
+      // The rewrite was lost: the damage is back, and so is the budget's mark.
+      EXPECT_TRUE(rig.world.storage_budget().faulty(0, 5));
+      return;
+    }
+    if (!rig.world.storage_budget().faulty(0, 5)) return;  // The rewrite survived whole.
+  }
+  ADD_FAILURE() << "no crash lost the rewrite in 20 tries";
+}
+
+TEST(SimDisk, ASyncCoversOnlyWritesThatCompletedBeforeIt) {
+  Rig rig(30);
+  const std::vector<uint8_t> first = pattern(1, sector), second = pattern(2, sector);
+  rig.write(0, first);
+  bool synced = false;
+  rig.disk().sync([&](io::IoStatus) { synced = true; });
+  rig.disk().write(0, second, [](io::IoStatus) {});  // issued after the sync
+  rig.run();
+  ASSERT_TRUE(synced);
+  EXPECT_EQ(slice(rig.disk().durable_bytes(), 0, sector), first);
+  EXPECT_EQ(slice(rig.disk().current_bytes(), 0, sector), second);
+  EXPECT_EQ(rig.disk().unsynced_sectors(), 1u);
+}
+
+TEST(SimDisk, SyncsCompletingOutOfOrderNeverMoveDurableDataBack) {
+  for (uint64_t seed = 0; seed < 50; seed++) {
+    Rig rig(seed);
+    rig.profile.latency_tail_mean_ns = 1'000'000;  // syncs overtake each other
+    const std::vector<uint8_t> first = pattern(1, sector), second = pattern(2, sector);
+    rig.write(0, first);
+    rig.disk().sync([](io::IoStatus) {});
+    rig.write(0, second);
+    rig.disk().sync([](io::IoStatus) {});
+    rig.run();
+    EXPECT_EQ(slice(rig.disk().durable_bytes(), 0, sector), second) << "seed " << seed;
+    EXPECT_EQ(rig.disk().unsynced_sectors(), 0u) << "seed " << seed;
+  }
 }
 
 TEST(SimDisk, DamagedSectorOnlyAffectsItsOwnBytesInALargerRead) {
@@ -340,6 +395,8 @@ TEST(SimDisk, LatentSectorErrorFailsReadsUntilRewritten) {
   rig.write(3 * sector, rewritten);
   EXPECT_EQ(rig.read(3 * sector, sector, &status), rewritten);
   EXPECT_EQ(status, io::IoStatus::ok);
+  EXPECT_TRUE(rig.world.storage_budget().faulty(0, 3));  // Healed only once durable.
+  rig.sync();
   EXPECT_FALSE(rig.world.storage_budget().faulty(0, 3));
 }
 
@@ -375,6 +432,7 @@ TEST(SimDisk, WriteCorruptionLandsDamaged) {
   rig.profile.write_corrupt_probability = 0;
   rig.write(4 * sector, data);
   EXPECT_EQ(rig.read(4 * sector, 4 * sector), data);
+  rig.sync();  // Healed only once the correct rewrite is durable.
   EXPECT_FALSE(rig.world.storage_budget().node_faulty(0));
 }
 
@@ -416,6 +474,7 @@ TEST(SimDisk, MisdirectedWriteLandsElsewhereAndLeavesTheTargetStale) {
     rig.profile.misdirect_probability = 0;
     rig.write(5 * sector, data);
     EXPECT_EQ(rig.read(5 * sector, sector), data);
+    rig.sync();  // Healed only once the correct rewrite is durable.
     EXPECT_FALSE(rig.world.storage_budget().faulty(0, 5));
   }
   EXPECT_GT(misdirected, 10);

@@ -52,7 +52,7 @@ void SimNetwork::send(io::NodeId from, io::NodeId to, std::span<const uint8_t> f
 
 void SimNetwork::transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> frame) {
   Link& l = link(from, to);
-  if (l.in_flight >= profile_.link_capacity_messages) {
+  if (faults_enabled_ && l.in_flight >= profile_.link_capacity_messages) {
     world_.fault(from, FaultKind::net_capacity_drop, to);
     return;
   }
@@ -80,8 +80,10 @@ void SimNetwork::transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> f
                          });
 }
 
-void SimNetwork::set_blocked(io::NodeId from, io::NodeId to, bool blocked) {
-  link(from, to).blocked = blocked;
+void SimNetwork::set_blocked(io::NodeId from, io::NodeId to, bool blocked, BlockReason reason) {
+  const uint8_t bit = static_cast<uint8_t>(reason);
+  uint8_t& mask = link(from, to).blocked;
+  mask = blocked ? (mask | bit) : (mask & ~bit);
 }
 
 void SimNetwork::clog(io::NodeId from, io::NodeId to, uint64_t until_ns) {
@@ -89,13 +91,38 @@ void SimNetwork::clog(io::NodeId from, io::NodeId to, uint64_t until_ns) {
   l.clogged_until_ns = std::max(l.clogged_until_ns, until_ns);
 }
 
+void SimNetwork::clog_node(io::NodeId node, uint64_t until_ns) {
+  for (io::NodeId other = 0; other < endpoint_count_; other++) {
+    if (other == node) continue;
+    clog(node, other, until_ns);
+    clog(other, node, until_ns);
+  }
+}
+
+void SimNetwork::partition(uint64_t side, uint32_t scope, bool one_way) {
+  KEEL_ASSERT(scope <= endpoint_count_);
+  for (io::NodeId from = 0; from < scope; from++) {
+    for (io::NodeId to = 0; to < scope; to++) {
+      const bool from_first = (side >> from) & 1;
+      const bool to_first = (side >> to) & 1;
+      if (from_first == to_first) continue;
+      if (one_way && !from_first) continue;
+      set_blocked(from, to, true, BlockReason::partition);
+    }
+  }
+}
+
+void SimNetwork::unblock_all(BlockReason reason) {
+  for (Link& l : links_) l.blocked &= ~static_cast<uint8_t>(reason);
+}
+
 void SimNetwork::unblock_all() {
-  for (Link& l : links_) l.blocked = false;
+  for (Link& l : links_) l.blocked = 0;
 }
 
 void SimNetwork::heal_all() {
   for (Link& l : links_) {
-    l.blocked = false;
+    l.blocked = 0;
     l.clogged_until_ns = 0;
   }
 }

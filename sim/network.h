@@ -25,14 +25,30 @@ class SimNetwork {
 
   void send(io::NodeId from, io::NodeId to, std::span<const uint8_t> frame);
 
-  // Partitions: a blocked directed link drops everything sent on it.
-  void set_blocked(io::NodeId from, io::NodeId to, bool blocked);
-  bool blocked(io::NodeId from, io::NodeId to) const { return link(from, to).blocked; }
+  // Why a directed link may be blocked. Each reason is set and cleared on its own, and a link
+  // drops everything sent on it while any reason blocks it, so that the end of a client cutoff
+  // never ends a partition, nor the reverse.
+  enum class BlockReason : uint8_t {
+    partition = 1 << 0,
+    client_cutoff = 1 << 1,
+    outside_core = 1 << 2,  // the liveness phase cuts replicas outside the core off
+  };
+  void set_blocked(io::NodeId from, io::NodeId to, bool blocked,
+                   BlockReason reason = BlockReason::partition);
+  bool blocked(io::NodeId from, io::NodeId to) const { return link(from, to).blocked != 0; }
   // A clogged link holds messages (it does not drop them) until until_ns.
   void clog(io::NodeId from, io::NodeId to, uint64_t until_ns);
-  // Unblocks every link (ends every partition); clogs run out by themselves.
+  // Clogs every link into and out of node.
+  void clog_node(io::NodeId node, uint64_t until_ns);
+  // Cuts the endpoints below scope in two: bit i of side puts endpoint i on the first side.
+  // Links between the sides are blocked (reason partition) both ways, or with one_way only from
+  // the first side to the second. Endpoints at or above scope keep all their links.
+  void partition(uint64_t side, uint32_t scope, bool one_way);
+  // Clears one reason from every link.
+  void unblock_all(BlockReason reason);
+  // Clears every reason from every link.
   void unblock_all();
-  // Unblocks and unclogs every link.
+  // Unblocks (every reason) and unclogs every link.
   void heal_all();
   // Per-message faults may be turned off for the liveness phase.
   void set_faults_enabled(bool enabled) { faults_enabled_ = enabled; }
@@ -41,7 +57,7 @@ class SimNetwork {
 
  private:
   struct Link {
-    bool blocked = false;
+    uint8_t blocked = 0;  // BlockReason bits
     uint64_t clogged_until_ns = 0;
     uint32_t in_flight = 0;
   };

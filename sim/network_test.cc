@@ -371,5 +371,90 @@ TEST(SimNetwork, SendsAndDeliveriesAreTraced) {
   EXPECT_EQ(rig.trace.records(), before + 3);  // Plus the event and the delivery.
 }
 
+// Sends one message on every directed link of the first `count` endpoints and returns, for each
+// (from, to), whether it arrived.
+std::vector<std::vector<bool>> reachability(Rig& rig, uint32_t count) {
+  rig.deliveries.clear();
+  for (io::NodeId from = 0; from < count; from++) {
+    for (io::NodeId to = 0; to < count; to++) {
+      if (from != to) rig.send(from, to);
+    }
+  }
+  rig.run();
+  std::vector<std::vector<bool>> reached(count, std::vector<bool>(count, false));
+  for (const Delivery& d : rig.deliveries) reached[d.from][d.to] = true;
+  return reached;
+}
+
+TEST(SimNetwork, SymmetricPartitionCutsBothWaysBetweenTheSidesOnly) {
+  Rig rig(40, 5);  // endpoints 0..3 in scope, 4 outside (a client)
+  rig.network.partition(0b0011, 4, false);
+  const auto reached = reachability(rig, 5);
+  for (io::NodeId from = 0; from < 5; from++) {
+    for (io::NodeId to = 0; to < 5; to++) {
+      if (from == to) continue;
+      const bool across = from < 4 && to < 4 && ((from < 2) != (to < 2));
+      EXPECT_EQ(reached[from][to], !across) << from << "->" << to;
+    }
+  }
+}
+
+TEST(SimNetwork, AsymmetricPartitionCutsOnlyFromTheFirstSide) {
+  Rig rig(41, 4);
+  rig.network.partition(0b0001, 4, true);  // 0 cannot send to 1..3; they still reach 0
+  const auto reached = reachability(rig, 4);
+  for (io::NodeId to = 1; to < 4; to++) {
+    EXPECT_FALSE(reached[0][to]) << to;
+    EXPECT_TRUE(reached[to][0]) << to;
+  }
+  EXPECT_TRUE(reached[1][2]);
+}
+
+TEST(SimNetwork, IsolatingOneEndpointCutsItFromEveryone) {
+  Rig rig(42, 4);
+  rig.network.partition(0b0100, 4, false);
+  const auto reached = reachability(rig, 4);
+  for (io::NodeId other = 0; other < 4; other++) {
+    if (other == 2) continue;
+    EXPECT_FALSE(reached[2][other]);
+    EXPECT_FALSE(reached[other][2]);
+  }
+  EXPECT_TRUE(reached[0][1]);
+  EXPECT_TRUE(reached[3][0]);
+}
+
+TEST(SimNetwork, EndingAClientCutoffDoesNotEndAPartitionNorTheReverse) {
+  Rig rig(43, 3);
+  rig.network.partition(0b001, 3, false);  // 0 alone
+  rig.network.set_blocked(2, 0, true, SimNetwork::BlockReason::client_cutoff);
+  rig.network.set_blocked(2, 0, false, SimNetwork::BlockReason::client_cutoff);
+  EXPECT_TRUE(rig.network.blocked(2, 0));  // still partitioned
+  rig.network.set_blocked(2, 1, true, SimNetwork::BlockReason::client_cutoff);
+  rig.network.unblock_all(SimNetwork::BlockReason::partition);
+  EXPECT_FALSE(rig.network.blocked(2, 0));
+  EXPECT_TRUE(rig.network.blocked(2, 1));  // the cutoff outlives the partition
+  rig.network.heal_all();
+  EXPECT_FALSE(rig.network.blocked(2, 1));
+}
+
+TEST(SimNetwork, ClogNodeHoldsEveryLinkOfTheNodeAndNoOther) {
+  Rig rig(44, 3);
+  rig.profile.latency_tail_mean_ns = 0;
+  rig.network.clog_node(1, 50 * io::ns_per_ms);
+  rig.send(0, 1);
+  rig.send(1, 2);
+  rig.send(0, 2);
+  rig.run();
+  ASSERT_EQ(rig.deliveries.size(), 3u);
+  for (const Delivery& d : rig.deliveries) {
+    const bool touches_node = d.from == 1 || d.to == 1;
+    if (touches_node) {
+      EXPECT_GE(d.at_ns, 50 * io::ns_per_ms);
+    } else {
+      EXPECT_LT(d.at_ns, 50 * io::ns_per_ms);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace keel::sim

@@ -52,6 +52,7 @@ Simulator::Simulator(ProtocolUnderTest& protocol, const SimOptions& options, Tra
   limits.replicas_forced = options.replicas;
   limits.swarm = options.swarm;
   profile_ = derive_profile(options.seed, limits);
+  if (options.adjust_profile) options.adjust_profile(profile_);
   if (!protocol.survives_misdirected_writes()) profile_.disk.misdirect_probability = 0;
   uint64_t world_seed = options.seed;
   if (options.nondeterminism_salt != 0) {
@@ -99,6 +100,7 @@ void Simulator::boot() {
   network_->attach(std::move(attached));
   processes_.resize(endpoints);
   restart_pending_.assign(endpoints, false);
+  client_cut_off_until_ns_.assign(endpoints, 0);
   client_completed_in_liveness_.assign(endpoints, 0);
 
   protocol_.setup(profile_, *this);
@@ -170,29 +172,11 @@ void Simulator::enter_liveness() {
     nodes_[replica]->disk()->set_faults_enabled(false);
   }
 
-  // The core: the replicas the protocol requires, then storage-healthy replicas at random until
-  // the core holds a quorum of healthy ones. Faulty replicas are at most f, so n - f >= quorum
-  // healthy ones exist; a core with fewer could lack the only copies of committed data.
+  const std::vector<io::NodeId> required = protocol_.core_required();
+  const std::vector<io::NodeId> chosen =
+      choose_core(replicas, required, world_->storage_budget(), world_->random());
   std::vector<bool> in_core(replicas, false);
-  const StorageFaultBudget& budget = world_->storage_budget();
-  for (io::NodeId replica : protocol_.core_required()) in_core[replica] = true;
-  const uint32_t quorum = replicas / 2 + 1;
-  std::vector<io::NodeId> healthy_outside;
-  uint32_t healthy_in_core = 0;
-  for (io::NodeId replica = 0; replica < replicas; replica++) {
-    if (budget.node_faulty(replica)) continue;
-    if (in_core[replica])
-      healthy_in_core++;
-    else
-      healthy_outside.push_back(replica);
-  }
-  KEEL_ASSERT(healthy_in_core + healthy_outside.size() >= quorum);
-  while (healthy_in_core < quorum) {
-    const size_t pick = world_->random().uniform(healthy_outside.size());
-    in_core[healthy_outside[pick]] = true;
-    healthy_outside.erase(healthy_outside.begin() + static_cast<ptrdiff_t>(pick));
-    healthy_in_core++;
-  }
+  for (io::NodeId replica : chosen) in_core[replica] = true;
   core_.clear();
   for (io::NodeId replica = 0; replica < replicas; replica++) {
     if (in_core[replica]) {
@@ -207,11 +191,44 @@ void Simulator::enter_liveness() {
       // Outside the core a replica stays as it is, cut off from everyone.
       for (io::NodeId other = 0; other < network_->endpoint_count(); other++) {
         if (other == replica) continue;
-        network_->set_blocked(replica, other, true);
-        network_->set_blocked(other, replica, true);
+        network_->set_blocked(replica, other, true, SimNetwork::BlockReason::outside_core);
+        network_->set_blocked(other, replica, true, SimNetwork::BlockReason::outside_core);
       }
     }
   }
+}
+
+std::vector<io::NodeId> Simulator::choose_core(uint32_t replicas,
+                                              std::span<const io::NodeId> required,
+                                              const StorageFaultBudget& budget,
+                                              io::Random& random) {
+  const uint32_t quorum = replicas / 2 + 1;
+  std::vector<bool> in_core(replicas, false);
+  std::vector<io::NodeId> core;
+  uint32_t healthy_in_core = 0;
+  for (io::NodeId replica : required) {
+    KEEL_ASSERT(replica < replicas);
+    if (in_core[replica]) continue;
+    in_core[replica] = true;
+    core.push_back(replica);
+    if (!budget.node_faulty(replica)) healthy_in_core++;
+  }
+  std::vector<io::NodeId> healthy, faulty;
+  for (io::NodeId replica = 0; replica < replicas; replica++) {
+    if (!in_core[replica]) (budget.node_faulty(replica) ? faulty : healthy).push_back(replica);
+  }
+  const auto take = [&](std::vector<io::NodeId>& from) {
+    const size_t pick = random.uniform(from.size());
+    core.push_back(from[pick]);
+    from.erase(from.begin() + static_cast<ptrdiff_t>(pick));
+  };
+  while (healthy_in_core < quorum && !healthy.empty()) {
+    take(healthy);
+    healthy_in_core++;
+  }
+  while (core.size() < quorum) take(faulty);
+  std::sort(core.begin(), core.end());
+  return core;
 }
 
 bool Simulator::liveness_reached() {
@@ -344,31 +361,15 @@ void Simulator::nemesis_act() {
     }
     case NemesisAction::clog_node: {
       const io::NodeId node = static_cast<io::NodeId>(random.uniform(endpoints));
-      for (io::NodeId other = 0; other < endpoints; other++) {
-        if (other == node) continue;
-        network_->clog(node, other, world_->now_ns() + duration_ns);
-        network_->clog(other, node, world_->now_ns() + duration_ns);
-      }
+      network_->clog_node(node, world_->now_ns() + duration_ns);
       world_->fault(node, FaultKind::net_clog_node, duration_ns);
       break;
     }
     case NemesisAction::client_cutoff: {
       const io::NodeId client =
           replicas + static_cast<io::NodeId>(random.uniform(profile_.clients));
-      for (io::NodeId r = 0; r < replicas; r++) {
-        network_->set_blocked(client, r, true);
-        network_->set_blocked(r, client, true);
-      }
+      cut_off_client(client, world_->now_ns() + duration_ns);
       world_->fault(client, FaultKind::client_cutoff, duration_ns);
-      world_->loop().schedule(world_->now_ns() + duration_ns,
-                              EventTag{client, static_cast<uint16_t>(EventKind::control)},
-                              [this, client] {
-                                if (phase_ != Phase::safety) return;
-                                for (io::NodeId r = 0; r < profile_.replicas; r++) {
-                                  network_->set_blocked(client, r, false);
-                                  network_->set_blocked(r, client, false);
-                                }
-                              });
       break;
     }
     case NemesisAction::crash:
@@ -408,6 +409,26 @@ void Simulator::nemesis_act() {
   }
 }
 
+void Simulator::cut_off_client(io::NodeId client, uint64_t until_ns) {
+  for (io::NodeId r = 0; r < profile_.replicas; r++) {
+    network_->set_blocked(client, r, true, SimNetwork::BlockReason::client_cutoff);
+    network_->set_blocked(r, client, true, SimNetwork::BlockReason::client_cutoff);
+  }
+  // Cutoffs of one client may overlap: only the end of the latest one reconnects it.
+  client_cut_off_until_ns_[client] = std::max(client_cut_off_until_ns_[client], until_ns);
+  world_->loop().schedule(until_ns, EventTag{client, static_cast<uint16_t>(EventKind::control)},
+                          [this, client] {
+                            if (phase_ != Phase::safety) return;
+                            if (world_->now_ns() < client_cut_off_until_ns_[client]) return;
+                            for (io::NodeId r = 0; r < profile_.replicas; r++) {
+                              network_->set_blocked(client, r, false,
+                                                    SimNetwork::BlockReason::client_cutoff);
+                              network_->set_blocked(r, client, false,
+                                                    SimNetwork::BlockReason::client_cutoff);
+                            }
+                          });
+}
+
 void Simulator::crash_replica(io::NodeId replica, bool wipe) {
   SimNode& node = *nodes_[replica];
   KEEL_ASSERT(node.up());
@@ -440,40 +461,27 @@ void Simulator::partition() {
   io::Random& random = world_->random();
   const uint32_t replicas = profile_.replicas;
   const uint32_t endpoints = network_->endpoint_count();
-  std::vector<bool> side(endpoints, false);
+  uint64_t side = 0;  // bit i: endpoint i is on the first side
+  uint32_t scope = endpoints;
+  bool one_way = false;
   FaultKind kind;
-  bool both_ways = true;
   const uint64_t shape = replicas >= 2 ? random.uniform(4) : 2 + random.uniform(2);
   if (shape <= 1) {
-    // A proper, non-empty subset of the replicas; clients stay on both sides.
-    const uint64_t mask = random.range(1, (uint64_t{1} << replicas) - 2);
-    for (io::NodeId r = 0; r < replicas; r++) side[r] = (mask >> r) & 1;
-    kind = shape == 0 ? FaultKind::partition_symmetric : FaultKind::partition_asymmetric;
-    both_ways = shape == 0;
-    for (io::NodeId from = 0; from < replicas; from++) {
-      for (io::NodeId to = 0; to < replicas; to++) {
-        if (side[from] && !side[to]) {
-          network_->set_blocked(from, to, true);
-          if (both_ways) network_->set_blocked(to, from, true);
-        }
-      }
-    }
+    // A proper, non-empty subset of the replicas; clients stay in touch with both sides.
+    side = random.range(1, (uint64_t{1} << replicas) - 2);
+    scope = replicas;
+    one_way = shape == 1;
+    kind = one_way ? FaultKind::partition_asymmetric : FaultKind::partition_symmetric;
+  } else if (shape == 2) {
+    side = uint64_t{1} << random.uniform(replicas);
+    kind = FaultKind::partition_isolate;
   } else {
-    if (shape == 2) {
-      side[random.uniform(replicas)] = true;
-      kind = FaultKind::partition_isolate;
-    } else {
-      for (io::NodeId id = 0; id < endpoints; id++) side[id] = random.chance(0.5);
-      kind = FaultKind::partition_random_split;
-    }
-    for (io::NodeId from = 0; from < endpoints; from++) {
-      for (io::NodeId to = 0; to < endpoints; to++) {
-        if (side[from] != side[to]) network_->set_blocked(from, to, true);
-      }
-    }
+    for (io::NodeId id = 0; id < endpoints; id++) side |= uint64_t{random.chance(0.5)} << id;
+    kind = FaultKind::partition_random_split;
   }
+  network_->partition(side, scope, one_way);
   partition_active_ = true;
-  world_->fault(io::node_id_none, kind, 0);
+  world_->fault(io::node_id_none, kind, side);  // The detail is the side mask.
   heal_partition_later();
 }
 
@@ -484,7 +492,7 @@ void Simulator::heal_partition_later() {
                           EventTag{io::node_id_none, static_cast<uint16_t>(EventKind::control)},
                           [this] {
                             if (phase_ != Phase::safety) return;
-                            network_->unblock_all();
+                            network_->unblock_all(SimNetwork::BlockReason::partition);
                             partition_active_ = false;
                             world_->fault(io::node_id_none, FaultKind::partition_heal, 0);
                           });

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ struct SimOptions {
   uint64_t safety_time_max_ns = 120 * io::ns_per_s;
   uint64_t liveness_bound_ns = 60 * io::ns_per_s;
   uint64_t nondeterminism_salt = 0;  // non-zero only to test the determinism check
+  // For tests: changes the profile derived from the seed (say, to turn on one fault kind only).
+  std::function<void(Profile&)> adjust_profile;
 };
 
 struct RunSummary {
@@ -64,6 +67,15 @@ class Simulator final : public RunContext {
   ~Simulator() override;
 
   const Profile& profile() const { return profile_; }
+
+  // The liveness core: the required replicas, then storage-healthy ones at random until it holds
+  // a quorum of healthy replicas where that many exist, then others until it is a quorum at
+  // least. Any quorum is enough for safety: a logical block is faulty on at most f replicas, so a
+  // quorum holds at least quorum - f >= 1 good copy of every block. Preferring healthy replicas
+  // gives protocols that recover a whole replica at once (the fixture) what they need.
+  static std::vector<io::NodeId> choose_core(uint32_t replicas,
+                                             std::span<const io::NodeId> required,
+                                             const StorageFaultBudget& budget, io::Random& random);
   // Runs to the verdict. on_crash is called with the summary if an assertion fails inside the
   // run, just before the process exits with RunResult::crash.
   RunSummary run(std::function<void(const RunSummary&)> on_crash);
@@ -91,6 +103,7 @@ class Simulator final : public RunContext {
   void nemesis_act();
   uint32_t replicas_down() const;
   void crash_replica(io::NodeId replica, bool wipe);
+  void cut_off_client(io::NodeId client, uint64_t until_ns);
   void restart_replica(io::NodeId replica);
   void partition();
   void heal_partition_later();
@@ -104,6 +117,7 @@ class Simulator final : public RunContext {
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::vector<std::unique_ptr<Process>> processes_;
   std::vector<bool> restart_pending_;
+  std::vector<uint64_t> client_cut_off_until_ns_;
   std::vector<io::NodeId> core_;
   Phase phase_ = Phase::setup;
   bool partition_active_ = false;

@@ -77,11 +77,13 @@ class StorageFaultBudget {
 class World {
  public:
   World(uint64_t seed, uint32_t replica_count, Trace& trace)
-      : loop_(seed),
+      : seed_(seed),
+        loop_(seed),
         random_(io::Random::derive(seed, 0xfa17)),
         trace_(trace),
         storage_budget_(replica_count) {}
 
+  uint64_t seed() const { return seed_; }
   EventLoop& loop() { return loop_; }
   uint64_t now_ns() const { return loop_.now_ns(); }
   // The stream for fault decisions. Nodes have their own streams for protocol randomness, so
@@ -108,6 +110,7 @@ class World {
   }
 
  private:
+  uint64_t seed_;
   EventLoop loop_;
   io::Random random_;
   Trace& trace_;

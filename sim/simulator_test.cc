@@ -1,0 +1,227 @@
+// The nemesis and the phases, checked from the trace of real runs (on the counter fixture):
+// every fault stays inside its documented bound, and each partition cuts exactly its links.
+
+#include "sim/simulator.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "tests/fixture/counter.h"
+
+namespace keel::sim {
+namespace {
+
+uint32_t kind_of(FaultKind kind) { return static_cast<uint32_t>(kind); }
+
+bool is_fault(const TraceRecord& record, FaultKind kind) {
+  return record.kind == static_cast<uint32_t>(TraceKind::fault) && record.a == kind_of(kind);
+}
+
+// Only the nemesis actions the test names, and no per-message or per-I/O faults.
+Profile only(Profile profile, const std::function<void(NemesisProfile&)>& enable) {
+  profile.network =
+      NetworkProfile{profile.network.latency_min_ns, profile.network.latency_tail_mean_ns};
+  profile.disk = DiskProfile{profile.disk.latency_min_ns, profile.disk.latency_tail_mean_ns};
+  const uint64_t duration = profile.nemesis.fault_duration_mean_ns;
+  profile.nemesis = NemesisProfile{};
+  profile.nemesis.interval_mean_ns = 20 * io::ns_per_ms;
+  profile.nemesis.fault_duration_mean_ns = duration;
+  enable(profile.nemesis);
+  return profile;
+}
+
+struct TracedRun {
+  RunSummary summary;
+  TraceFile trace;
+};
+
+TracedRun run(uint64_t seed, const std::function<void(Profile&)>& adjust, uint32_t replicas = 0) {
+  fixture::CounterProtocol protocol(fixture::CounterBug::none);
+  SimOptions options;
+  options.seed = seed;
+  options.requests = 300;
+  options.replicas = replicas;
+  options.adjust_profile = adjust;
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("keel-simulator-test-" + std::to_string(seed)))
+          .string();
+  Trace trace;
+  std::string error;
+  TracedRun result;
+  {
+    Simulator simulator(protocol, options, trace);
+    EXPECT_TRUE(trace.write_to(path, proto::TraceHeader(), error)) << error;
+    result.summary = simulator.run(nullptr);
+    trace.finish(proto::TraceFooter());
+  }
+  EXPECT_TRUE(read_trace_file(path, result.trace, error)) << error;
+  std::filesystem::remove(path);
+  return result;
+}
+
+TEST(Nemesis, CrashesAndPausesNeverTakeDownMoreThanTheirBound) {
+  uint64_t crashes = 0, pauses = 0;
+  for (uint64_t seed = 1; seed <= 30; seed++) {
+    const TracedRun r = run(seed, [](Profile& p) {
+      p = only(p, [](NemesisProfile& n) { n.crashes = n.pauses = true; });
+    });
+    EXPECT_EQ(r.summary.result, RunResult::pass) << "seed " << seed << ": " << r.summary.message;
+    const uint32_t replicas = r.summary.profile.replicas;
+    const uint32_t down_max = std::max<uint32_t>(1, (replicas - 1) / 2);
+    std::set<uint32_t> down;
+    for (const TraceRecord& record : r.trace.records) {
+      if (is_fault(record, FaultKind::process_crash) ||
+          is_fault(record, FaultKind::process_pause)) {
+        down.insert(record.node);  // A paused replica may also crash: still one replica down.
+        crashes += is_fault(record, FaultKind::process_crash);
+        pauses += is_fault(record, FaultKind::process_pause);
+      }
+      if (is_fault(record, FaultKind::process_restart) ||
+          is_fault(record, FaultKind::process_resume)) {
+        down.erase(record.node);
+      }
+      EXPECT_LE(down.size(), down_max) << "seed " << seed << " at " << record.time_ns;
+    }
+  }
+  EXPECT_GT(crashes, 30u);  // The bound was tested, not idle.
+  EXPECT_GT(pauses, 30u);
+}
+
+TEST(Nemesis, WipesStayWithinTheStorageFaultBound) {
+  uint64_t wipes_seen = 0;
+  for (uint64_t seed = 1; seed <= 30; seed++) {
+    const TracedRun r =
+        run(seed, [](Profile& p) { p = only(p, [](NemesisProfile& n) { n.wipes = true; }); });
+    EXPECT_EQ(r.summary.result, RunResult::pass) << "seed " << seed << ": " << r.summary.message;
+    const uint32_t f = (r.summary.profile.replicas - 1) / 2;
+    uint64_t wipes = 0;
+    for (const TraceRecord& record : r.trace.records)
+      wipes += is_fault(record, FaultKind::process_wipe);
+    // A wiped disk is faulty everywhere for the rest of the run: at most f of them.
+    EXPECT_LE(wipes, f) << "seed " << seed;
+    wipes_seen += wipes;
+  }
+  EXPECT_GT(wipes_seen, 5u);
+}
+
+TEST(Nemesis, APartitionDropsExactlyTheMessagesOnTheLinksItCuts) {
+  uint64_t checked = 0;
+  std::set<uint32_t> shapes;
+  for (uint64_t seed = 1; seed <= 30; seed++) {
+    const TracedRun r =
+        run(seed, [](Profile& p) { p = only(p, [](NemesisProfile& n) { n.partitions = true; }); });
+    EXPECT_EQ(r.summary.result, RunResult::pass) << "seed " << seed << ": " << r.summary.message;
+    const uint32_t replicas = r.summary.profile.replicas;
+    std::optional<TraceRecord> active;
+    const auto& records = r.trace.records;
+    for (size_t i = 0; i < records.size(); i++) {
+      const TraceRecord& record = records[i];
+      if (record.kind == static_cast<uint32_t>(TraceKind::phase)) active.reset();  // liveness heals
+      if (record.kind == static_cast<uint32_t>(TraceKind::fault)) {
+        const auto kind = static_cast<FaultKind>(record.a);
+        if (kind == FaultKind::partition_heal) active.reset();
+        if (kind == FaultKind::partition_symmetric || kind == FaultKind::partition_asymmetric ||
+            kind == FaultKind::partition_isolate || kind == FaultKind::partition_random_split) {
+          EXPECT_FALSE(active.has_value()) << "two partitions at once, seed " << seed;
+          active = record;
+          shapes.insert(static_cast<uint32_t>(record.a));
+        }
+      }
+      if (record.kind != static_cast<uint32_t>(TraceKind::send) || !active) continue;
+      const auto kind = static_cast<FaultKind>(active->a);
+      const uint64_t side = active->b;
+      const uint32_t from = record.node, to = static_cast<uint32_t>(record.a);
+      const bool from_first = (side >> from) & 1, to_first = (side >> to) & 1;
+      const bool replicas_only =
+          kind == FaultKind::partition_symmetric || kind == FaultKind::partition_asymmetric;
+      bool cut = from_first != to_first;
+      if (replicas_only && (from >= replicas || to >= replicas)) cut = false;
+      if (kind == FaultKind::partition_asymmetric && !from_first) cut = false;
+      const bool dropped = i + 1 < records.size() &&
+                           records[i + 1].kind == static_cast<uint32_t>(TraceKind::drop) &&
+                           records[i + 1].b == static_cast<uint64_t>(DropReason::partition);
+      EXPECT_EQ(dropped, cut) << "seed " << seed << " " << format_record(record);
+      checked++;
+    }
+  }
+  EXPECT_GT(checked, 1000u);
+  EXPECT_EQ(shapes.size(), 4u);  // Every shape was drawn.
+}
+
+TEST(Nemesis, AClientCutoffLastsItsWholeDurationWhateverPartitionsDo) {
+  uint64_t checked = 0;
+  for (uint64_t seed = 1; seed <= 30; seed++) {
+    const TracedRun r = run(seed, [](Profile& p) {
+      p = only(p, [](NemesisProfile& n) { n.client_cutoffs = n.partitions = true; });
+    });
+    EXPECT_EQ(r.summary.result, RunResult::pass) << "seed " << seed << ": " << r.summary.message;
+    const uint32_t replicas = r.summary.profile.replicas;
+    std::map<uint32_t, uint64_t> cut_until;  // client -> end of its cutoff
+    bool liveness = false;
+    const auto& records = r.trace.records;
+    for (size_t i = 0; i < records.size(); i++) {
+      const TraceRecord& record = records[i];
+      if (record.kind == static_cast<uint32_t>(TraceKind::phase) && record.a == 2) liveness = true;
+      if (is_fault(record, FaultKind::client_cutoff)) {
+        cut_until[record.node] = std::max(cut_until[record.node], record.time_ns + record.b);
+      }
+      if (liveness || record.kind != static_cast<uint32_t>(TraceKind::send)) continue;
+      const uint32_t from = record.node, to = static_cast<uint32_t>(record.a);
+      const uint32_t client = from >= replicas ? from : to;
+      if ((from >= replicas) == (to >= replicas)) continue;  // not client <-> replica
+      if (!cut_until.contains(client) || record.time_ns >= cut_until[client]) continue;
+      EXPECT_TRUE(i + 1 < records.size() &&
+                  records[i + 1].kind == static_cast<uint32_t>(TraceKind::drop))
+          << "seed " << seed << " " << format_record(record);
+      checked++;
+    }
+  }
+  EXPECT_GT(checked, 100u);
+}
+
+TEST(Phases, TheLivenessPhaseInjectsNoFaults) {
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    const TracedRun r = run(seed, nullptr);
+    bool liveness = false;
+    for (const TraceRecord& record : r.trace.records) {
+      if (record.kind == static_cast<uint32_t>(TraceKind::phase) && record.a == 2) liveness = true;
+      if (!liveness || record.kind != static_cast<uint32_t>(TraceKind::fault)) continue;
+      // Only healing: restarts and resumes of the core, and the end of pauses already running.
+      const auto kind = static_cast<FaultKind>(record.a);
+      EXPECT_TRUE(kind == FaultKind::process_restart || kind == FaultKind::process_resume)
+          << "seed " << seed << " " << format_record(record);
+    }
+  }
+}
+
+TEST(LivenessCore, IsAQuorumWithTheRequiredReplicasEvenWhenEveryReplicaHasSomeFault) {
+  // Default fault domains: one per sector. Each of three replicas has a fault in its own sector,
+  // which the bound allows, so no replica is free of faults.
+  StorageFaultBudget budget(3);
+  budget.mark(0, 10, 1);
+  budget.mark(1, 11, 1);
+  budget.mark(2, 12, 1);
+  io::Random random(1);
+  const std::vector<io::NodeId> required = {0};
+  const std::vector<io::NodeId> core = Simulator::choose_core(3, required, budget, random);
+  ASSERT_EQ(core.size(), 2u);
+  EXPECT_EQ(core[0], 0u);
+}
+
+TEST(LivenessCore, PrefersAQuorumOfHealthyReplicas) {
+  StorageFaultBudget budget(5, [](uint64_t) { return uint64_t{0}; });
+  budget.mark(0, 0, 1);
+  budget.mark(3, 0, 1);
+  for (uint64_t seed = 0; seed < 20; seed++) {
+    io::Random random(seed);
+    const std::vector<io::NodeId> required = {0};
+    const std::vector<io::NodeId> core = Simulator::choose_core(5, required, budget, random);
+    // The faulty required replica, plus a healthy quorum (1, 2, 4) beside it.
+    EXPECT_EQ(core, (std::vector<io::NodeId>{0, 1, 2, 4})) << "seed " << seed;
+  }
+}
+
+}  // namespace
+}  // namespace keel::sim
