@@ -75,10 +75,10 @@ class SimDisk final : public io::BlockStorage {
   std::vector<uint8_t> current_;
   std::vector<SectorMeta> durable_meta_;
   std::vector<SectorMeta> current_meta_;
-  std::vector<uint64_t> generation_;     // per sector: bumped by every change of the current image
+  std::vector<uint64_t> generation_;  // per sector: bumped by every change of the current image
   std::vector<uint64_t> durable_generation_;  // per sector: the generation the durable image holds
-  std::vector<uint8_t> unsynced_;        // per sector: 1 if the current image may differ
-  std::vector<uint64_t> unsynced_list_;  // the unsynced sectors, in the order first changed
+  std::vector<uint8_t> unsynced_;             // per sector: 1 if the current image may differ
+  std::vector<uint64_t> unsynced_list_;       // the unsynced sectors, in the order first changed
 };
 
 }  // namespace keel::sim

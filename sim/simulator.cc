@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 #include "sim/disk.h"
@@ -114,7 +115,7 @@ void Simulator::boot() {
   }
 }
 
-RunSummary Simulator::run(std::function<void(const RunSummary&)> on_crash) {
+RunSummary Simulator::run(std::function<int(const RunSummary&)> on_crash) {
   KEEL_ASSERT(phase_ == Phase::setup);
   on_crash_ = std::move(on_crash);
   simulator_active = this;
@@ -199,9 +200,9 @@ void Simulator::enter_liveness() {
 }
 
 std::vector<io::NodeId> Simulator::choose_core(uint32_t replicas,
-                                              std::span<const io::NodeId> required,
-                                              const StorageFaultBudget& budget,
-                                              io::Random& random) {
+                                               std::span<const io::NodeId> required,
+                                               const StorageFaultBudget& budget,
+                                               io::Random& random) {
   const uint32_t quorum = replicas / 2 + 1;
   std::vector<bool> in_core(replicas, false);
   std::vector<io::NodeId> core;
@@ -302,8 +303,10 @@ void Simulator::on_assertion(const char* message) {
   simulator->stopped_.reset();
   simulator->stop(RunResult::crash, message);
   const RunSummary summary = simulator->summarize();
-  if (simulator->on_crash_) simulator->on_crash_(summary);
-  std::_Exit(static_cast<int>(RunResult::crash));
+  const int exit_code =
+      simulator->on_crash_ ? simulator->on_crash_(summary) : static_cast<int>(RunResult::crash);
+  std::fflush(stdout);
+  std::_Exit(exit_code);
 }
 
 void Simulator::schedule_nemesis() {
@@ -416,17 +419,15 @@ void Simulator::cut_off_client(io::NodeId client, uint64_t until_ns) {
   }
   // Cutoffs of one client may overlap: only the end of the latest one reconnects it.
   client_cut_off_until_ns_[client] = std::max(client_cut_off_until_ns_[client], until_ns);
-  world_->loop().schedule(until_ns, EventTag{client, static_cast<uint16_t>(EventKind::control)},
-                          [this, client] {
-                            if (phase_ != Phase::safety) return;
-                            if (world_->now_ns() < client_cut_off_until_ns_[client]) return;
-                            for (io::NodeId r = 0; r < profile_.replicas; r++) {
-                              network_->set_blocked(client, r, false,
-                                                    SimNetwork::BlockReason::client_cutoff);
-                              network_->set_blocked(r, client, false,
-                                                    SimNetwork::BlockReason::client_cutoff);
-                            }
-                          });
+  world_->loop().schedule(
+      until_ns, EventTag{client, static_cast<uint16_t>(EventKind::control)}, [this, client] {
+        if (phase_ != Phase::safety) return;
+        if (world_->now_ns() < client_cut_off_until_ns_[client]) return;
+        for (io::NodeId r = 0; r < profile_.replicas; r++) {
+          network_->set_blocked(client, r, false, SimNetwork::BlockReason::client_cutoff);
+          network_->set_blocked(r, client, false, SimNetwork::BlockReason::client_cutoff);
+        }
+      });
 }
 
 void Simulator::crash_replica(io::NodeId replica, bool wipe) {

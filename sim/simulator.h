@@ -76,9 +76,9 @@ class Simulator final : public RunContext {
   static std::vector<io::NodeId> choose_core(uint32_t replicas,
                                              std::span<const io::NodeId> required,
                                              const StorageFaultBudget& budget, io::Random& random);
-  // Runs to the verdict. on_crash is called with the summary if an assertion fails inside the
-  // run, just before the process exits with RunResult::crash.
-  RunSummary run(std::function<void(const RunSummary&)> on_crash);
+  // Runs to the verdict. If an assertion fails inside the run, on_crash is called with the
+  // summary and the process exits with the code it returns (RunResult::crash without one).
+  RunSummary run(std::function<int(const RunSummary&)> on_crash);
 
   // RunContext
   uint64_t now_ns() const override { return world_->now_ns(); }
@@ -127,7 +127,7 @@ class Simulator final : public RunContext {
   std::vector<uint64_t> client_completed_in_liveness_;
   uint64_t convergence_checks_ = 0;
   std::optional<std::pair<RunResult, std::string>> stopped_;
-  std::function<void(const RunSummary&)> on_crash_;
+  std::function<int(const RunSummary&)> on_crash_;
 };
 
 }  // namespace keel::sim

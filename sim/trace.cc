@@ -113,7 +113,11 @@ bool Trace::write_to(const std::string& path, const proto::TraceHeader& header,
   }
   proto::TraceEntry entry;
   *entry.mutable_header() = header;
-  SerializeDelimitedToOstream(entry, output_.get());
+  if (!SerializeDelimitedToOstream(entry, output_.get()) || !output_->flush()) {
+    error = fmt::format("cannot write trace file {}", path);
+    output_.reset();
+    return false;
+  }
   return true;
 }
 
@@ -150,7 +154,7 @@ void Trace::record(const TraceRecord& record) {
     r->set_node(record.node);
     r->set_a(record.a);
     r->set_b(record.b);
-    SerializeDelimitedToOstream(entry_, output_.get());
+    if (!SerializeDelimitedToOstream(entry_, output_.get()) || !*output_) write_failed_ = true;
   }
   if (reader_ && !divergence_) {
     std::optional<TraceRecord> expected = reader_->next();
@@ -166,8 +170,11 @@ std::optional<proto::TraceFooter> Trace::finish(proto::TraceFooter footer) {
   if (output_) {
     proto::TraceEntry entry;
     *entry.mutable_footer() = footer;
-    SerializeDelimitedToOstream(entry, output_.get());
+    if (!SerializeDelimitedToOstream(entry, output_.get())) write_failed_ = true;
     output_->flush();
+    if (!*output_) write_failed_ = true;
+    output_->close();
+    if (output_->fail()) write_failed_ = true;
     output_.reset();
   }
   if (!reader_) return std::nullopt;

@@ -62,6 +62,8 @@ class Trace {
   std::optional<proto::TraceFooter> finish(proto::TraceFooter footer);
 
   uint64_t records() const { return records_; }
+  // True if writing the trace file failed (a full disk, say): the file is incomplete.
+  bool write_failed() const { return write_failed_; }
   uint64_t hash() const;
   const std::optional<TraceDivergence>& divergence() const { return divergence_; }
 
@@ -70,6 +72,7 @@ class Trace {
   std::unique_ptr<HashState> hash_state_;
   uint64_t records_ = 0;
   std::unique_ptr<std::ofstream> output_;
+  bool write_failed_ = false;
   struct Reader;
   std::unique_ptr<Reader> reader_;
   std::optional<TraceDivergence> divergence_;

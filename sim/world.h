@@ -27,9 +27,8 @@ enum class EventKind : uint16_t {
 };
 
 enum class DropReason : uint64_t {
-  loss = 1,
+  // 1 and 3 were loss and capacity: both are fault records now (net_loss, net_capacity_drop).
   partition = 2,
-  capacity = 3,
   node_down = 4,
   bad_frame = 5,
   no_receiver = 6,

@@ -26,6 +26,17 @@ expect 0 "a comment may name what is banned" '// never #include <chrono> here'
 for header in chrono random thread mutex filesystem fstream ctime unistd.h fcntl.h sys/socket.h liburing.h asio.hpp; do
   expect 1 "<$header> is rejected" "#include <$header>"
 done
+for header in semaphore stop_token linux/io_uring.h poll.h iostream; do
+  expect 1 "<$header> is rejected" "#include <$header>"
+done
+expect 1 "a quoted system header is rejected" '#include "chrono"'
+expect 1 "the simulator is out of reach" '#include "sim/trace.h"'
+expect 1 "the runtime is out of reach" '#include "runtime/ring.h"'
+expect 1 "::time is rejected" 'long now() { return ::time(nullptr); }'
+expect 1 "::getenv is rejected" 'const char* home = ::getenv("HOME");'
+expect 1 "secure_getenv is rejected" 'const char* home = secure_getenv("HOME");'
+expect 1 "lrand48 is rejected" 'long roll() { return lrand48(); }'
+expect 0 "workloads may include io/ and each other" '#include "workloads/kv/state_machine.h"'
 expect 1 "rand() is rejected" 'int roll() { return rand() % 6; }'
 expect 1 "std::time is rejected" 'long now() { return std::time(nullptr); }'
 expect 1 "getenv is rejected" 'const char* home = getenv("HOME");'

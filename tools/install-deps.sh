@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git python3
   clang libclang-rt-14-dev
   libboost-context-dev libabsl-dev libprotobuf-dev protobuf-compiler libfmt-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev

@@ -57,6 +57,17 @@ check "replay missing file" exit_code 2 "$keel" replay nonexistent.trace
 printf 'not a trace' >garbage.trace
 check "replay garbage file" exit_code 2 "$keel" replay garbage.trace
 check "replay garbage message" has "not a keel trace"
+check "on/off flag with a value" exit_code 2 "$keel" sim --seed 1 --calm=no
+check "on/off flag message" has "\-\-calm takes no value"
+check "empty value" exit_code 2 "$keel" sim --seed 1 --trace=
+check "unwritable trace" exit_code 2 "$keel" sim --seed 1 --requests 20 --trace /nonexistent-dir/t.trace
+check "unwritable trace message" has "cannot write"
+if [ -w /dev/full ]; then
+  check "trace write failure" exit_code 2 "$keel" sim --seed 1 --requests 20 --trace /dev/full
+fi
+check "unwritable sweep folder" exit_code 2 "$keel" sweep --seeds 1..2 --out /proc
+check "seed range ending at 2^64-1" exit_code 0 timeout 60 "$keel" sweep --seeds 18446744073709551614..18446744073709551615 --requests 20 --out wrap
+check "seed range ending at 2^64-1 count" has "sweep: 2 seeds in"
 
 # A passing run: summary, JSON, trace, and exact replay.
 check "sim passes" exit_code 0 "$keel" sim --seed 3 --requests 300 --json --trace pass.trace
@@ -88,6 +99,7 @@ check "other seed other hash" test "$(hash_of summary.json)" != "$(hash_of other
 # The determinism check: passes for an honest run, catches a planted source of nondeterminism.
 check "determinism ok" exit_code 0 "$keel" sim --seed 5 --requests 200 --check-determinism
 check "determinism ok message" has "determinism: ok"
+check "determinism json is last" sh -c "'$keel' sim --seed 5 --requests 100 --check-determinism --json | tail -1 | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"determinism\"] == \"ok\"'"
 check "determinism catches salt" exit_code 5 "$keel" sim --seed 5 --requests 200 --check-determinism --inject-nondeterminism
 check "determinism shows divergence" has "first divergence at record"
 

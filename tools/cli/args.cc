@@ -18,13 +18,19 @@ std::string ArgReader::next() {
 }
 
 std::string ArgReader::value(std::string_view flag) {
+  std::string value;
   if (inline_value_) {
-    std::string value = std::move(*inline_value_);
+    value = std::move(*inline_value_);
     inline_value_.reset();
-    return value;
+  } else if (index_ < args_.size()) {
+    value = args_[index_++];
   }
-  if (index_ >= args_.size()) throw UsageError(fmt::format("{} needs a value", flag));
-  return args_[index_++];
+  if (value.empty()) throw UsageError(fmt::format("{} needs a value", flag));
+  return value;
+}
+
+void ArgReader::no_value(std::string_view flag) {
+  if (inline_value_) throw UsageError(fmt::format("{} takes no value", flag));
 }
 
 uint64_t parse_u64(std::string_view flag, std::string_view text, uint64_t min, uint64_t max) {

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,8 @@ void print_usage(std::FILE* out) {
              "\n"
              "protocols:\n{}"
              "\n"
-             "exit codes: 0 pass, 1 correctness violation, 2 usage error, 3 liveness violation,\n"
+             "exit codes: 0 pass, 1 correctness violation, 2 usage or environment error (bad\n"
+             "            flags, unwritable files), 3 liveness violation,\n"
              "            4 crash or assertion, 5 trace divergence (replay or determinism check)\n"
              "docs: docs/simulation.md\n",
              keel::cli::protocol_help());
@@ -55,8 +57,14 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "keel: {}\n", error.what());
     print_usage(stderr);
     return keel::cli::exit_usage;
-  } catch (const std::exception& error) {
+  } catch (const keel::cli::EnvironmentError& error) {
     fmt::print(stderr, "keel: {}\n", error.what());
+    return keel::cli::exit_usage;
+  } catch (const std::filesystem::filesystem_error& error) {
+    fmt::print(stderr, "keel: {}\n", error.what());
+    return keel::cli::exit_usage;
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "keel: unexpected error: {}\n", error.what());
     return 4;
   }
 }

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
+#include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 
 extern char** environ;
@@ -33,7 +35,9 @@ pid_t spawn_child(const std::vector<std::string>& argv, const std::string& log_p
   pid_t pid = 0;
   const int error = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, pointers.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (error != 0) throw std::runtime_error("cannot start " + argv[0]);
+  if (error != 0) {
+    throw EnvironmentError("cannot start " + argv[0] + ": " + std::strerror(error));
+  }
   return pid;
 }
 

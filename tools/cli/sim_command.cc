@@ -54,15 +54,19 @@ SimArgs parse_sim_args(const std::vector<std::string>& args) {
       parsed.bug = reader.value(flag);
       parsed.run_args.insert(parsed.run_args.end(), {flag, parsed.bug});
     } else if (flag == "--calm") {
+      reader.no_value(flag);
       parsed.options.swarm = false;
       parsed.run_args.push_back(flag);
     } else if (flag == "--trace") {
       parsed.trace_path = reader.value(flag);
     } else if (flag == "--json") {
+      reader.no_value(flag);
       parsed.json = true;
     } else if (flag == "--check-determinism") {
+      reader.no_value(flag);
       parsed.check_determinism = true;
     } else if (flag == "--inject-nondeterminism") {
+      reader.no_value(flag);
       // Only for testing the determinism check: each process draws a different salt.
       parsed.inject_nondeterminism = true;
     } else {
@@ -206,6 +210,11 @@ int run_simulation(const SimArgs& args, const std::string& verify_path) {
     footer.set_message(summary.message);
     const std::optional<sim::proto::TraceFooter> recorded = trace.finish(footer);
     print_summary(args, summary, wall_now_ns() - wall_start_ns);
+    if (trace.write_failed()) {
+      fmt::print(stderr, "keel: writing the trace to {} failed (disk full?); it is incomplete\n",
+                 args.trace_path);
+      return exit_usage;
+    }
     if (verify_path.empty()) return static_cast<int>(summary.result);
     if (trace.divergence()) {
       fmt::print("replay: FAILED, the run did not repeat the recorded trace\n");
@@ -226,19 +235,29 @@ int run_simulation(const SimArgs& args, const std::string& verify_path) {
                recorded->result(), recorded->message().empty() ? "" : ": ", recorded->message());
     return static_cast<int>(summary.result);
   };
-  const sim::RunSummary summary = simulator.run([&](const sim::RunSummary& crashed) {
-    report(crashed);
-    std::fflush(stdout);
-  });
+  const sim::RunSummary summary =
+      simulator.run([&](const sim::RunSummary& crashed) { return report(crashed); });
   return report(summary);
 }
 
+// A temporary folder removed however the function that owns it returns.
+struct TemporaryFolder {
+  std::filesystem::path path;
+  TemporaryFolder()
+      : path(std::filesystem::temp_directory_path() /
+             fmt::format("keel-determinism-{}", getpid())) {
+    std::filesystem::create_directories(path);
+  }
+  ~TemporaryFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
 int check_determinism(const SimArgs& args) {
-  const std::filesystem::path folder =
-      std::filesystem::temp_directory_path() / fmt::format("keel-determinism-{}", getpid());
-  std::filesystem::create_directories(folder);
-  const std::string traces[2] = {(folder / "first.trace").string(),
-                                 (folder / "second.trace").string()};
+  const TemporaryFolder folder;
+  const std::string traces[2] = {(folder.path / "first.trace").string(),
+                                 (folder.path / "second.trace").string()};
   int exit_codes[2];
   for (int run = 0; run < 2; run++) {
     std::vector<std::string> argv = {self_executable(), "sim"};
@@ -246,19 +265,24 @@ int check_determinism(const SimArgs& args) {
     argv.insert(argv.end(), {"--trace", traces[run]});
     if (args.json) argv.push_back("--json");
     if (args.inject_nondeterminism) argv.push_back("--inject-nondeterminism");
-    exit_codes[run] = run_child(argv, (folder / fmt::format("run{}.log", run)).string());
+    exit_codes[run] = run_child(argv, (folder.path / fmt::format("run{}.log", run)).string());
   }
-  // Show the first run's own output, then the verdict of the comparison.
-  std::ifstream log(folder / "run0.log");
-  std::cout << log.rdbuf();
-  std::cout.flush();
+  // The first run's own output, its JSON line held back so that it can stay the last line.
+  std::ifstream log(folder.path / "run0.log");
+  std::string line, json;
+  while (std::getline(log, line)) {
+    if (args.json && line.starts_with("{")) {
+      json = line;
+    } else {
+      fmt::print("{}\n", line);
+    }
+  }
 
   sim::TraceFile files[2];
   std::string error;
   for (int run = 0; run < 2; run++) {
     if (!read_trace_file(traces[run], files[run], error)) {
       fmt::print(stderr, "keel: determinism check: {}\n", error);
-      std::filesystem::remove_all(folder);
       return static_cast<int>(sim::RunResult::trace_divergence);
     }
   }
@@ -267,7 +291,8 @@ int check_determinism(const SimArgs& args) {
   size_t index = 0;
   while (index < a.size() && index < b.size() && a[index] == b[index]) index++;
   int exit_code = exit_codes[0];
-  if (index < a.size() || index < b.size() || exit_codes[0] != exit_codes[1]) {
+  const bool same = index == a.size() && index == b.size() && exit_codes[0] == exit_codes[1];
+  if (!same) {
     fmt::print("determinism: FAILED for seed {} (exit codes {} and {})\n", args.options.seed,
                exit_codes[0], exit_codes[1]);
     sim::TraceDivergence divergence;
@@ -279,11 +304,28 @@ int check_determinism(const SimArgs& args) {
   } else {
     fmt::print("determinism: ok, two processes recorded the same {} records\n", a.size());
   }
-  if (!args.trace_path.empty())
+  if (!json.empty()) {
+    json.pop_back();  // the closing brace
+    fmt::print("{},\"determinism\":\"{}\"}}\n", json, same ? "ok" : "failed");
+  }
+  if (!args.trace_path.empty()) {
+    std::error_code copy_error;
     std::filesystem::copy_file(traces[0], args.trace_path,
-                               std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::remove_all(folder);
+                               std::filesystem::copy_options::overwrite_existing, copy_error);
+    if (copy_error) {
+      fmt::print(stderr, "keel: cannot write trace file {}: {}\n", args.trace_path,
+                 copy_error.message());
+      return exit_usage;
+    }
+  }
   return exit_code;
+}
+
+// Fails early, with one line, if the trace file cannot be written.
+void check_trace_path(const std::string& path) {
+  if (path.empty()) return;
+  std::ofstream probe(path, std::ios::binary | std::ios::app);
+  if (!probe) throw UsageError(fmt::format("--trace: cannot write {}", path));
 }
 
 }  // namespace
@@ -296,6 +338,7 @@ void check_sim_args(const std::vector<std::string>& args) {
 int sim_command(const std::vector<std::string>& args) {
   const SimArgs parsed = parse_sim_args(args);
   make_protocol(parsed.protocol, parsed.bug);  // Reject bad names before anything runs.
+  check_trace_path(parsed.trace_path);
   if (parsed.check_determinism) return check_determinism(parsed);
   return run_simulation(parsed, "");
 }
@@ -307,6 +350,7 @@ int replay_command(const std::vector<std::string>& args) {
   while (!reader.done()) {
     const std::string arg = reader.next();
     if (arg == "--json") {
+      reader.no_value(arg);
       json = true;
     } else if (arg.starts_with("-")) {
       throw UsageError(fmt::format("unknown flag '{}'", arg));

@@ -43,7 +43,10 @@ void parse_seed_range(std::string_view text, std::vector<uint64_t>& seeds) {
   const uint64_t last = parse_u64("--seeds", text.substr(dots + 2), first, UINT64_MAX);
   if (last - first >= seeds_max)
     throw UsageError(fmt::format("--seeds: at most {} seeds", seeds_max));
-  for (uint64_t seed = first; seed <= last; seed++) seeds.push_back(seed);
+  for (uint64_t seed = first;; seed++) {  // Not "seed <= last": last may be 2^64 - 1.
+    seeds.push_back(seed);
+    if (seed == last) break;
+  }
 }
 
 void read_seeds_file(const std::string& path, std::vector<uint64_t>& seeds) {
@@ -80,11 +83,13 @@ SweepArgs parse_sweep_args(const std::vector<std::string>& args) {
     } else if (flag == "--out") {
       parsed.out = reader.value(flag);
     } else if (flag == "--check-determinism") {
+      reader.no_value(flag);
       parsed.check_determinism = true;
     } else if (flag == "--protocol" || flag == "--replicas" || flag == "--requests" ||
                flag == "--bug") {
       parsed.sim_args.insert(parsed.sim_args.end(), {flag, reader.value(flag)});
     } else if (flag == "--calm") {
+      reader.no_value(flag);
       parsed.sim_args.push_back(flag);
     } else {
       throw UsageError(fmt::format("unknown flag '{}'", flag));
@@ -119,10 +124,12 @@ int sweep_command(const std::vector<std::string>& args) {
   check_sim_args(probe);  // Bad pass-through flags fail once, up front, not once per seed.
   std::error_code error;
   std::filesystem::create_directories(parsed.out, error);
-  if (error) {
-    fmt::print(stderr, "keel: sweep: cannot create {}: {}\n", parsed.out, error.message());
-    return exit_usage;
+  const std::string probe_path = (std::filesystem::path(parsed.out) / ".keel-sweep-probe").string();
+  if (error || !std::ofstream(probe_path)) {
+    throw UsageError(fmt::format("--out: cannot write into {}{}", parsed.out,
+                                 error ? ": " + error.message() : ""));
   }
+  std::filesystem::remove(probe_path, error);
   const auto start = std::chrono::steady_clock::now();
   const std::string exe = self_executable();
   std::map<pid_t, uint64_t> running;
