@@ -125,8 +125,10 @@ RunSummary Simulator::run(std::function<int(const RunSummary&)> on_crash) {
   phase_ = Phase::safety;
   world_->record(TraceKind::phase, io::node_id_none, static_cast<uint64_t>(phase_), 0);
   if (profile_.nemesis.interval_mean_ns > 0) schedule_nemesis();
-  run_until(options_.safety_time_max_ns,
-            [this] { return requests_completed_ + requests_timed_out_ >= options_.requests; });
+  const bool safety_done = run_until(options_.safety_time_max_ns, [this] {
+    return requests_completed_ + requests_timed_out_ >= options_.requests;
+  });
+  safety_phase_timed_out_ = !safety_done && !stopped_;
 
   if (!stopped_) {
     enter_liveness();
@@ -286,6 +288,7 @@ RunSummary Simulator::summarize() {
   summary.simulated_ns = world_->now_ns();
   summary.requests_completed = requests_completed_;
   summary.requests_timed_out = requests_timed_out_;
+  summary.safety_phase_timed_out = safety_phase_timed_out_;
   for (const auto& node : nodes_) summary.frames_rejected += node->frames_rejected();
   summary.faults = world_->faults();
   summary.checks = {{"convergence_polls", convergence_checks_},

@@ -53,6 +53,7 @@ struct RunSummary {
   uint64_t simulated_ns = 0;
   uint64_t requests_completed = 0;
   uint64_t requests_timed_out = 0;
+  bool safety_phase_timed_out = false;  // it ended at safety_time_max_ns, not with the requests
   uint64_t frames_rejected = 0;
   FaultCounts faults{};
   std::vector<std::pair<std::string, uint64_t>> checks;
@@ -126,6 +127,7 @@ class Simulator final : public RunContext {
   uint64_t requests_timed_out_ = 0;
   std::vector<uint64_t> client_completed_in_liveness_;
   uint64_t convergence_checks_ = 0;
+  bool safety_phase_timed_out_ = false;
   std::optional<std::pair<RunResult, std::string>> stopped_;
   std::function<int(const RunSummary&)> on_crash_;
 };

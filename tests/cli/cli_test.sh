@@ -82,6 +82,12 @@ check "json is valid" python3 -c 'import json,sys; json.load(open("summary.json"
 check "replay of passing trace" exit_code 0 "$keel" replay pass.trace
 check "replay matched" has "replay: all [0-9]* records matched; reproduced verdict pass"
 
+# A damaged footer (its hash is the file's last 8 bytes) is caught, not trusted.
+cp pass.trace damaged.trace
+python3 -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[-1]^=1; open(sys.argv[1],"wb").write(b)' damaged.trace
+check "replay catches a damaged footer" exit_code 5 "$keel" replay damaged.trace
+check "replay damaged footer message" has "a damaged footer"
+
 # A trace the binary cannot repeat (its salt is not among the recorded flags): replay stops at
 # the first differing record, shows both, and exits 5.
 "$keel" sim --seed 3 --requests 300 --inject-nondeterminism --trace salted.trace >/dev/null

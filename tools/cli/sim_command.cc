@@ -133,6 +133,12 @@ void print_summary(const SimArgs& args, const sim::RunSummary& summary, uint64_t
     if (count > 0) faults += fmt::format(" {}={}", name, count);
   }
   fmt::print("faults:{}\n", faults.empty() ? " none" : faults);
+  if (summary.safety_phase_timed_out) {
+    fmt::print(
+        "note: the safety phase reached its limit of {} simulated seconds before all {} "
+        "requests were done\n",
+        args.options.safety_time_max_ns / io::ns_per_s, args.options.requests);
+  }
   std::string counters;
   for (const auto& [name, count] : summary.protocol_counters)
     counters += fmt::format(" {}={}", name, count);
@@ -229,6 +235,13 @@ int run_simulation(const SimArgs& args, const std::string& verify_path) {
     if (recorded->result() != footer.result() || recorded->message() != footer.message()) {
       fmt::print("replay: FAILED, recorded verdict '{}: {}' but replayed '{}: {}'\n",
                  recorded->result(), recorded->message(), footer.result(), footer.message());
+      return static_cast<int>(sim::RunResult::trace_divergence);
+    }
+    if (recorded->records() != trace.records() || recorded->trace_hash() != trace.hash()) {
+      fmt::print(
+          "replay: FAILED, the footer records {} records with hash {:016x}, the replay "
+          "{} with hash {:016x} (a damaged footer?)\n",
+          recorded->records(), recorded->trace_hash(), trace.records(), trace.hash());
       return static_cast<int>(sim::RunResult::trace_divergence);
     }
     fmt::print("replay: all {} records matched; reproduced verdict {}{}{}\n", trace.records(),
@@ -369,7 +382,20 @@ int replay_command(const std::vector<std::string>& args) {
     return exit_usage;
   }
   std::vector<std::string> run_args(header.args().begin(), header.args().end());
-  SimArgs parsed = parse_sim_args(run_args);
+  SimArgs parsed;
+  try {
+    parsed = parse_sim_args(run_args);
+  } catch (const UsageError& error) {
+    throw EnvironmentError(
+        fmt::format("{}: its recorded flags are not valid: {}", path, error.what()));
+  }
+  // A header holds only the flags that shape a run; anything else (an output file, say) was
+  // not written by keel and is not obeyed.
+  if (parsed.run_args != run_args || !parsed.trace_path.empty() || parsed.json ||
+      parsed.check_determinism || parsed.inject_nondeterminism) {
+    throw EnvironmentError(fmt::format("{}: its header holds flags a recorded run never has: {}",
+                                       path, fmt::join(run_args, " ")));
+  }
   parsed.json = json;
   fmt::print("keel replay: {} (recorded with: keel sim {})\n", path, fmt::join(run_args, " "));
   return run_simulation(parsed, path);
