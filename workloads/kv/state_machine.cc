@@ -64,6 +64,23 @@ proto::Result StateMachine::apply(const proto::Command& command) {
   return error_result(proto::EMPTY_COMMAND, "empty command");
 }
 
+proto::Result StateMachine::store_full() const {
+  return error_result(proto::TOO_MANY_KEYS,
+                      "the store holds its limit of " + std::to_string(limits_.keys_max) + " keys");
+}
+
+proto::Result StateMachine::too_many_keys() const {
+  return error_result(
+      proto::TOO_MANY_KEYS,
+      "more than " + std::to_string(limits_.command_keys_max) + " keys in one command");
+}
+
+proto::Result StateMachine::value_too_large(uint64_t size_bytes) const {
+  return error_result(proto::VALUE_TOO_LARGE, "value of " + std::to_string(size_bytes) +
+                                                  " bytes is over the limit of " +
+                                                  std::to_string(limits_.value_size_bytes_max));
+}
+
 bool StateMachine::check_key(const std::string& key, proto::Result& error) const {
   if (key.size() <= limits_.key_size_bytes_max) return true;
   error = error_result(proto::KEY_TOO_LARGE, "key of " + std::to_string(key.size()) +
@@ -78,9 +95,7 @@ bool StateMachine::check_keys(const proto::Keys& keys, proto::Result& error) con
     return false;
   }
   if (static_cast<uint64_t>(keys.keys_size()) > limits_.command_keys_max) {
-    error =
-        error_result(proto::TOO_MANY_KEYS, "more than " + std::to_string(limits_.command_keys_max) +
-                                               " keys in one command");
+    error = too_many_keys();
     return false;
   }
   for (const std::string& key : keys.keys()) {
@@ -93,13 +108,10 @@ proto::Result StateMachine::set(const std::string& key, const std::string& value
   proto::Result error;
   if (!check_key(key, error)) return error;
   if (value.size() > limits_.value_size_bytes_max) {
-    return error_result(proto::VALUE_TOO_LARGE, "value of " + std::to_string(value.size()) +
-                                                    " bytes is over the limit of " +
-                                                    std::to_string(limits_.value_size_bytes_max));
+    return value_too_large(value.size());
   }
   if (!entries_.contains(key) && entries_.size() >= limits_.keys_max) {
-    return error_result(proto::TOO_MANY_KEYS, "the store holds its limit of " +
-                                                  std::to_string(limits_.keys_max) + " keys");
+    return store_full();
   }
   put(key, value);
   return ok_result();
@@ -151,8 +163,7 @@ proto::Result StateMachine::incr_by(const std::string& key, int64_t delta) {
     return error_result(proto::OVERFLOW, "increment or decrement would overflow");
   }
   if (found == entries_.end() && entries_.size() >= limits_.keys_max) {
-    return error_result(proto::TOO_MANY_KEYS, "the store holds its limit of " +
-                                                  std::to_string(limits_.keys_max) + " keys");
+    return store_full();
   }
   put(key, std::to_string(next));
   return integer_result(next);
@@ -161,9 +172,7 @@ proto::Result StateMachine::incr_by(const std::string& key, int64_t delta) {
 proto::Result StateMachine::mset(const proto::KeyValues& pairs) {
   if (pairs.pairs_size() == 0) return error_result(proto::EMPTY_COMMAND, "no pairs given");
   if (static_cast<uint64_t>(pairs.pairs_size()) > limits_.command_keys_max) {
-    return error_result(
-        proto::TOO_MANY_KEYS,
-        "more than " + std::to_string(limits_.command_keys_max) + " keys in one command");
+    return too_many_keys();
   }
   // All or nothing: every limit is checked before anything is written.
   std::set<std::string_view> new_keys;
@@ -171,16 +180,12 @@ proto::Result StateMachine::mset(const proto::KeyValues& pairs) {
     proto::Result error;
     if (!check_key(pair.key(), error)) return error;
     if (pair.value().size() > limits_.value_size_bytes_max) {
-      return error_result(proto::VALUE_TOO_LARGE, "value of " +
-                                                      std::to_string(pair.value().size()) +
-                                                      " bytes is over the limit of " +
-                                                      std::to_string(limits_.value_size_bytes_max));
+      return value_too_large(pair.value().size());
     }
     if (!entries_.contains(pair.key())) new_keys.insert(pair.key());
   }
   if (entries_.size() + new_keys.size() > limits_.keys_max) {
-    return error_result(proto::TOO_MANY_KEYS, "the store holds its limit of " +
-                                                  std::to_string(limits_.keys_max) + " keys");
+    return store_full();
   }
   for (const proto::KeyValue& pair : pairs.pairs()) put(pair.key(), pair.value());
   return ok_result();
@@ -213,8 +218,7 @@ proto::Result StateMachine::append(const std::string& key, const std::string& va
                                                     std::to_string(limits_.value_size_bytes_max));
   }
   if (found == entries_.end() && entries_.size() >= limits_.keys_max) {
-    return error_result(proto::TOO_MANY_KEYS, "the store holds its limit of " +
-                                                  std::to_string(limits_.keys_max) + " keys");
+    return store_full();
   }
   put(key, found == entries_.end() ? value : found->second + value);
   return integer_result(static_cast<int64_t>(current_size + value.size()));

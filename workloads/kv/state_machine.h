@@ -55,6 +55,9 @@ class StateMachine {
   proto::Result append(const std::string& key, const std::string& value);
   proto::Result strlen(const std::string& key) const;
 
+  proto::Result store_full() const;
+  proto::Result too_many_keys() const;
+  proto::Result value_too_large(uint64_t size_bytes) const;
   // Checks a command's key count and key sizes; a non-empty error result if they fail.
   bool check_keys(const proto::Keys& keys, proto::Result& error) const;
   bool check_key(const std::string& key, proto::Result& error) const;
