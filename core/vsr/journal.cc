@@ -1,0 +1,310 @@
+#include "core/vsr/journal.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "io/assert.h"
+#include "io/checksum.h"
+
+namespace keel::vsr {
+namespace {
+
+constexpr uint64_t sector_size = io::BlockStorage::sector_size_bytes;
+constexpr uint64_t slot_prefix_bytes = 16;  // checksum u64, flags u64
+constexpr uint64_t flag_has_body = 1;
+
+void store_u64(uint8_t* at, uint64_t value) {
+  for (int i = 0; i < 8; i++) at[i] = static_cast<uint8_t>(value >> (8 * i));
+}
+
+uint64_t load_u64(const uint8_t* at) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; i++) value |= static_cast<uint64_t>(at[i]) << (8 * i);
+  return value;
+}
+
+bool all_zero(const uint8_t* bytes, uint64_t size) {
+  return std::all_of(bytes, bytes + size, [](uint8_t byte) { return byte == 0; });
+}
+
+std::span<const uint8_t, header_size_bytes> header_bytes(const uint8_t* at) {
+  return std::span<const uint8_t, header_size_bytes>(at, header_size_bytes);
+}
+
+}  // namespace
+
+Journal::Journal(const Config& config, io::BlockStorage& storage, uint64_t cluster_id)
+    : config_(config), storage_(storage), cluster_id_(cluster_id), layout_(config) {
+  KEEL_ASSERT(storage_.size_bytes() >= layout_.total_size_bytes);
+}
+
+Journal::~Journal() = default;
+
+// --- Encoding ---
+
+std::vector<uint8_t> Journal::encode_prepare_slot(const proto::Header& header,
+                                                  const std::string* body) const {
+  const uint64_t body_size = body == nullptr ? 0 : body->size();
+  KEEL_ASSERT(body == nullptr || body_matches(header, *body));
+  KEEL_ASSERT(slot_prefix_bytes + header_size_bytes + body_size <= layout_.prepare_slot_size_bytes);
+  std::vector<uint8_t> bytes(round_up_to_sector(slot_prefix_bytes + header_size_bytes + body_size));
+  store_u64(bytes.data() + 8, body == nullptr ? 0 : flag_has_body);
+  encode_header(header, std::span<uint8_t, header_size_bytes>(bytes.data() + slot_prefix_bytes,
+                                                              header_size_bytes));
+  if (body != nullptr) {
+    std::memcpy(bytes.data() + slot_prefix_bytes + header_size_bytes, body->data(), body->size());
+  }
+  const uint64_t covered = 8 + header_size_bytes + body_size;
+  store_u64(bytes.data(), io::checksum(std::span<const uint8_t>(bytes.data() + 8, covered)));
+  return bytes;
+}
+
+// A prepare slot verifies if its slot checksum covers the flags, the header and (with a body)
+// the body, and the header itself verifies.
+bool Journal::decode_prepare_slot(const uint8_t* bytes, proto::Header& header,
+                                  bool& has_body) const {
+  const uint64_t flags = load_u64(bytes + 8);
+  if (flags > flag_has_body) return false;
+  decode_header(header_bytes(bytes + slot_prefix_bytes), header);
+  if (!header_valid(header, cluster_id_)) return false;
+  has_body = flags == flag_has_body;
+  const uint64_t body_size = has_body ? header.body_size() : 0;
+  if (slot_prefix_bytes + header_size_bytes + body_size > layout_.prepare_slot_size_bytes) {
+    return false;
+  }
+  const uint64_t covered = 8 + header_size_bytes + body_size;
+  if (load_u64(bytes) != io::checksum(std::span<const uint8_t>(bytes + 8, covered))) return false;
+  if (!has_body) return true;
+  const std::string_view body(reinterpret_cast<const char*>(bytes + slot_prefix_bytes +
+                                                            header_size_bytes),
+                              body_size);
+  return body_matches(header, body);
+}
+
+void Journal::decode_slot(const uint8_t* ring_sector, const uint8_t* prepare_slot, bool ring_ok,
+                          bool prepare_ok, SlotRead& read) const {
+  if (!ring_ok) {
+    read.ring = Part::garbage;
+  } else if (all_zero(ring_sector, sector_size)) {
+    read.ring = Part::empty;
+  } else {
+    decode_header(header_bytes(ring_sector), read.ring_header);
+    const bool valid = header_valid(read.ring_header, cluster_id_) &&
+                       all_zero(ring_sector + header_size_bytes, sector_size - header_size_bytes);
+    read.ring = valid ? Part::valid : Part::garbage;
+  }
+  if (!prepare_ok) {
+    read.prepare = Part::garbage;
+  } else if (all_zero(prepare_slot, sector_size)) {
+    read.prepare = Part::empty;
+  } else {
+    const bool valid = decode_prepare_slot(prepare_slot, read.prepare_header, read.prepare_has_body);
+    read.prepare = valid ? Part::valid : Part::garbage;
+  }
+}
+
+// --- Start-up reads ---
+
+void Journal::read_all(absl::AnyInvocable<void(std::vector<SlotRead>)> done) {
+  KEEL_ASSERT(!read_all_done_);
+  read_all_done_ = std::move(done);
+  read_all_result_.assign(layout_.wal_slots, SlotRead{});
+  read_all_buffer_.assign(sector_size + layout_.prepare_slot_size_bytes, 0);
+  read_all_next(0);
+}
+
+void Journal::read_all_next(uint64_t slot) {
+  if (slot == layout_.wal_slots) {
+    read_all_buffer_.clear();
+    read_all_buffer_.shrink_to_fit();
+    auto done = std::move(read_all_done_);
+    read_all_done_ = nullptr;
+    done(std::move(read_all_result_));
+    return;
+  }
+  uint8_t* ring = read_all_buffer_.data();
+  uint8_t* prepare = ring + sector_size;
+  storage_.read(layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
+                [this, slot, ring, prepare](io::IoStatus ring_status) {
+                  storage_.read(
+                      layout_.prepare_offset(slot),
+                      std::span<uint8_t>(prepare, layout_.prepare_slot_size_bytes),
+                      [this, slot, ring, prepare, ring_status](io::IoStatus prepare_status) {
+                        decode_slot(ring, prepare, ring_status == io::IoStatus::ok,
+                                    prepare_status == io::IoStatus::ok, read_all_result_[slot]);
+                        read_all_next(slot + 1);
+                      });
+                });
+}
+
+// --- Writes ---
+
+void Journal::write_entry(const proto::Header& header, std::optional<std::string> body,
+                          absl::AnyInvocable<void(bool durable)> done) {
+  KEEL_ASSERT(header_valid(header, cluster_id_));
+  const uint64_t slot = slot_of(header.op());
+  Job job;
+  job.parts.push_back(
+      Job::Part{layout_.prepare_offset(slot), encode_prepare_slot(header, body ? &*body : nullptr)});
+  std::vector<uint8_t> ring(sector_size, 0);
+  encode_header(header, std::span<uint8_t, header_size_bytes>(ring.data(), header_size_bytes));
+  job.parts.push_back(Job::Part{layout_.header_offset(slot), std::move(ring)});
+  job.done = std::move(done);
+  enqueue(std::move(job));
+}
+
+void Journal::clear_slot(uint64_t slot, absl::AnyInvocable<void(bool durable)> done) {
+  KEEL_ASSERT(slot < layout_.wal_slots);
+  Job job;
+  job.parts.push_back(Job::Part{layout_.prepare_offset(slot), std::vector<uint8_t>(sector_size)});
+  job.parts.push_back(Job::Part{layout_.header_offset(slot), std::vector<uint8_t>(sector_size)});
+  job.done = std::move(done);
+  enqueue(std::move(job));
+}
+
+void Journal::write_checkpoint(uint32_t area, std::string snapshot,
+                               absl::AnyInvocable<void(bool durable)> done) {
+  KEEL_ASSERT(snapshot.size() <= layout_.checkpoint_area_size_bytes);
+  std::vector<uint8_t> bytes(round_up_to_sector(std::max<uint64_t>(snapshot.size(), 1)), 0);
+  std::memcpy(bytes.data(), snapshot.data(), snapshot.size());
+  Job job;
+  job.parts.push_back(Job::Part{layout_.checkpoint_offset(area), std::move(bytes)});
+  job.done = std::move(done);
+  enqueue(std::move(job));
+}
+
+void Journal::enqueue(Job job) {
+  // Bounded by the replica: one write per WAL slot and checkpoint area at most, plus clears.
+  KEEL_ASSERT(jobs_.size() <= 2 * layout_.wal_slots + layout_.checkpoint_areas);
+  jobs_.push_back(std::move(job));
+  if (jobs_.size() == 1) run_job();
+}
+
+void Journal::run_job() {
+  KEEL_ASSERT(!jobs_.empty());
+  jobs_.front().attempts++;
+  write_part(0);
+}
+
+void Journal::write_part(size_t part) {
+  Job& job = jobs_.front();
+  if (part == job.parts.size()) {
+    verify_job();
+    return;
+  }
+  const Job::Part& p = job.parts[part];
+  storage_.write(p.offset_bytes, p.bytes, [this, part](io::IoStatus) {
+    // A failed write shows up in the read-back; sync regardless, so order holds.
+    storage_.sync([this, part](io::IoStatus) { write_part(part + 1); });
+  });
+}
+
+void Journal::verify_job() {
+  Job& job = jobs_.front();
+  uint64_t total = 0;
+  for (const Job::Part& part : job.parts) total += part.bytes.size();
+  verify_buffer_.assign(total, 0);
+  auto pending = std::make_shared<size_t>(job.parts.size());
+  auto intact = std::make_shared<bool>(true);
+  uint64_t at = 0;
+  for (size_t i = 0; i < job.parts.size(); i++) {
+    const Job::Part& part = job.parts[i];
+    std::span<uint8_t> into(verify_buffer_.data() + at, part.bytes.size());
+    storage_.read(part.offset_bytes, into, [this, i, at, pending, intact](io::IoStatus status) {
+      const Job::Part& part = jobs_.front().parts[i];
+      if (status != io::IoStatus::ok ||
+          std::memcmp(verify_buffer_.data() + at, part.bytes.data(), part.bytes.size()) != 0) {
+        *intact = false;
+      }
+      if (--*pending > 0) return;
+      if (*intact) {
+        finish_job(true);
+      } else if (jobs_.front().attempts >= write_attempts_max) {
+        finish_job(false);
+      } else {
+        write_retries_++;
+        run_job();
+      }
+    });
+    at += part.bytes.size();
+  }
+}
+
+void Journal::finish_job(bool durable) {
+  auto done = std::move(jobs_.front().done);
+  jobs_.pop_front();
+  if (!jobs_.empty()) run_job();
+  done(durable);
+}
+
+// --- Reads ---
+
+void Journal::read_prepare(uint64_t slot, absl::AnyInvocable<void(PrepareRead)> done) {
+  auto buffer = std::make_unique<std::vector<uint8_t>>(layout_.prepare_slot_size_bytes);
+  std::span<uint8_t> into(*buffer);
+  storage_.read(layout_.prepare_offset(slot), into,
+                [this, buffer = std::move(buffer), done = std::move(done)](
+                    io::IoStatus status) mutable {
+                  PrepareRead read;
+                  bool has_body = false;
+                  if (status == io::IoStatus::ok &&
+                      decode_prepare_slot(buffer->data(), read.header, has_body) && has_body) {
+                    read.ok = true;
+                    read.body.assign(reinterpret_cast<const char*>(buffer->data() +
+                                                                   slot_prefix_bytes +
+                                                                   header_size_bytes),
+                                     read.header.body_size());
+                  }
+                  done(std::move(read));
+                });
+}
+
+void Journal::verify_slot(const proto::Header& header, bool has_body,
+                          absl::AnyInvocable<void(bool intact)> done) {
+  const uint64_t slot = slot_of(header.op());
+  auto buffer = std::make_unique<std::vector<uint8_t>>(sector_size + layout_.prepare_slot_size_bytes);
+  uint8_t* ring = buffer->data();
+  uint8_t* prepare = ring + sector_size;
+  storage_.read(
+      layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
+      [this, slot, ring, prepare, header, has_body, buffer = std::move(buffer),
+       done = std::move(done)](io::IoStatus ring_status) mutable {
+        storage_.read(layout_.prepare_offset(slot),
+                      std::span<uint8_t>(prepare, layout_.prepare_slot_size_bytes),
+                      [this, ring, prepare, ring_status, header, has_body,
+                       buffer = std::move(buffer),
+                       done = std::move(done)](io::IoStatus prepare_status) mutable {
+                        SlotRead read;
+                        decode_slot(ring, prepare, ring_status == io::IoStatus::ok,
+                                    prepare_status == io::IoStatus::ok, read);
+                        const bool intact =
+                            read.ring == Part::valid && read.prepare == Part::valid &&
+                            read.ring_header.checksum() == header.checksum() &&
+                            read.prepare_header.checksum() == header.checksum() &&
+                            read.prepare_has_body == has_body;
+                        done(intact);
+                      });
+      });
+}
+
+void Journal::read_checkpoint(uint32_t area, uint64_t offset_bytes, uint64_t size_bytes,
+                              absl::AnyInvocable<void(std::optional<std::string>)> done) {
+  KEEL_ASSERT(offset_bytes + size_bytes <= layout_.checkpoint_area_size_bytes);
+  const uint64_t first = offset_bytes / sector_size * sector_size;
+  const uint64_t end = round_up_to_sector(offset_bytes + size_bytes);
+  auto buffer = std::make_unique<std::vector<uint8_t>>(std::max<uint64_t>(end - first, sector_size));
+  std::span<uint8_t> into(*buffer);
+  storage_.read(layout_.checkpoint_offset(area) + first, into,
+                [buffer = std::move(buffer), skip = offset_bytes - first, size_bytes,
+                 done = std::move(done)](io::IoStatus status) mutable {
+                  if (status != io::IoStatus::ok) {
+                    done(std::nullopt);
+                    return;
+                  }
+                  done(std::string(reinterpret_cast<const char*>(buffer->data() + skip),
+                                   size_bytes));
+                });
+}
+
+}  // namespace keel::vsr

@@ -1,0 +1,113 @@
+#pragma once
+// The replica's disk, below the protocol: the WAL (a ring of prepare slots plus a ring of
+// redundant headers, one per slot) and the checkpoint areas. The replica decides what to write;
+// the journal writes it so that the recovery rules in core/vsr/README.md hold:
+//
+// - A slot is written prepare first, synced, then its ring header, synced, then both are read
+//   back and compared. Only then is the write reported durable (and may the op be
+//   acknowledged). So a readable ring header that does not name op k with checksum c proves this
+//   replica never acknowledged (k, c): a torn or lost write never reached the ring, and a
+//   misdirected one is caught by the read-back and redone.
+// - A prepare slot may hold a header without its body (a log entry learned in a view change
+//   whose body must still be fetched), so that prepare slot and ring always agree on the entry.
+//
+// Writes run one at a time, in order; reads run at once.
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "core/vsr/header.h"
+#include "io/storage.h"
+
+namespace keel::vsr {
+
+class Journal {
+ public:
+  enum class Part : uint8_t { empty, valid, garbage };
+
+  struct SlotRead {
+    Part ring = Part::empty;
+    proto::Header ring_header;
+    Part prepare = Part::empty;
+    proto::Header prepare_header;
+    bool prepare_has_body = false;
+  };
+
+  // A prepare read back from its slot; ok only if the slot verifies and holds a body.
+  struct PrepareRead {
+    bool ok = false;
+    proto::Header header;
+    std::string body;
+  };
+
+  static constexpr uint32_t write_attempts_max = 8;
+
+  Journal(const Config& config, io::BlockStorage& storage, uint64_t cluster_id);
+  ~Journal();
+
+  const Layout& layout() const { return layout_; }
+  uint64_t slot_of(uint64_t op) const { return op % layout_.wal_slots; }
+
+  // Start-up: reads and classifies the ring sector and the prepare slot of every slot.
+  void read_all(absl::AnyInvocable<void(std::vector<SlotRead>)> done);
+  // Writes an entry to its slot: with its body, or (body nullopt) the header alone.
+  void write_entry(const proto::Header& header, std::optional<std::string> body,
+                   absl::AnyInvocable<void(bool durable)> done);
+  // Zeroes a slot's ring sector and prepare slot (a damaged slot that holds nothing of the log).
+  void clear_slot(uint64_t slot, absl::AnyInvocable<void(bool durable)> done);
+  void read_prepare(uint64_t slot, absl::AnyInvocable<void(PrepareRead)> done);
+  // The scrubber's check of one slot: both parts still hold exactly this entry.
+  void verify_slot(const proto::Header& header, bool has_body,
+                   absl::AnyInvocable<void(bool intact)> done);
+
+  void write_checkpoint(uint32_t area, std::string snapshot,
+                        absl::AnyInvocable<void(bool durable)> done);
+  // Reads size_bytes of an area; done(nullopt) if the device failed.
+  void read_checkpoint(uint32_t area, uint64_t offset_bytes, uint64_t size_bytes,
+                       absl::AnyInvocable<void(std::optional<std::string>)> done);
+
+  bool writing() const { return !jobs_.empty(); }
+  uint64_t write_retries() const { return write_retries_; }
+
+ private:
+  struct Job {
+    // Each part is written, synced, then the next; then all are read back.
+    struct Part {
+      uint64_t offset_bytes;
+      std::vector<uint8_t> bytes;
+    };
+    std::vector<Part> parts;
+    absl::AnyInvocable<void(bool durable)> done;
+    uint32_t attempts = 0;
+  };
+
+  std::vector<uint8_t> encode_prepare_slot(const proto::Header& header,
+                                           const std::string* body) const;
+  void decode_slot(const uint8_t* ring_sector, const uint8_t* prepare_slot, bool ring_ok,
+                   bool prepare_ok, SlotRead& read) const;
+  bool decode_prepare_slot(const uint8_t* bytes, proto::Header& header, bool& has_body) const;
+  void enqueue(Job job);
+  void run_job();
+  void write_part(size_t part);
+  void verify_job();
+  void finish_job(bool durable);
+  void read_all_next(uint64_t slot);
+
+  const Config config_;
+  io::BlockStorage& storage_;
+  const uint64_t cluster_id_;
+  const Layout layout_;
+  std::deque<Job> jobs_;
+  std::vector<uint8_t> verify_buffer_;
+  uint64_t write_retries_ = 0;
+  // Start-up reads, one slot at a time.
+  std::vector<SlotRead> read_all_result_;
+  std::vector<uint8_t> read_all_buffer_;
+  absl::AnyInvocable<void(std::vector<SlotRead>)> read_all_done_;
+};
+
+}  // namespace keel::vsr

@@ -1,0 +1,368 @@
+// Repair of missing or damaged WAL entries, scrubbing, checkpoints and state transfer.
+
+#include <algorithm>
+
+#include "core/vsr/replica_impl.h"
+#include "io/assert.h"
+
+namespace keel::vsr {
+
+// --- Repair ---
+
+// Asks peers for entries the log needs and does not hold: a body behind a known header, or an
+// entry the hash chain names. Within repair_budget requests per tick, and each entry at most
+// once per repair_timeout_ms.
+void Replica::Impl::repair_tick() {
+  if (installing || !state_loaded || transfer.active) return;
+  const bool backup = status == Status::normal && primary_of(view) != self;
+  if (status != Status::normal) return;
+  uint32_t budget = config.repair_budget;
+  const uint64_t wait_ticks = config.ticks(config.repair_timeout_ms);
+  const uint64_t checkpoint_op = checkpoints.front().op();
+  uint64_t last = op;
+  if (backup) last = std::max(op, std::min(primary_op_seen, checkpoint_op + config.wal_slots));
+  for (uint64_t k = checkpoint_op + 1; k <= last && budget > 0; k++) {
+    LogEntry& e = entry(k);
+    if (e.writing || (e.repair_tick != 0 && ticks - e.repair_tick < wait_ticks)) continue;
+    const bool holds = e.known && e.header.op() == k;
+    if (holds && e.present) continue;
+    if (!holds && k <= commit_min) continue;  // applied, and not kept: nothing to repair
+    uint64_t checksum = 0;
+    if (holds) {
+      checksum = e.header.checksum();
+    } else if (e.expected_op == k) {
+      checksum = e.expected_checksum;
+    }
+    if (checksum == 0 && !backup) continue;
+    e.repair_tick = ticks;
+    budget--;
+    request_prepare(k, checksum);
+  }
+}
+
+void Replica::Impl::request_prepare(uint64_t op_wanted, uint64_t checksum) {
+  if (replica_count == 1) return;
+  proto::RequestPrepare message;
+  message.set_op(op_wanted);
+  message.set_checksum(checksum);
+  message.set_replica(self);
+  if (checksum == 0) {
+    send(primary_of(view), Kind::request_prepare, message);
+    return;
+  }
+  if (status == Status::view_change) {
+    broadcast(Kind::request_prepare, message);
+    return;
+  }
+  repair_peer_cursor = (repair_peer_cursor + 1) % replica_count;
+  if (repair_peer_cursor == self) repair_peer_cursor = (repair_peer_cursor + 1) % replica_count;
+  send(repair_peer_cursor, Kind::request_prepare, message);
+}
+
+void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io::NodeId from) {
+  if (from >= replica_count || from == self || !state_loaded) return;
+  if (status != Status::normal && status != Status::view_change) return;
+  if (message.checksum() == 0 && !is_primary()) return;
+  const LogEntry* e = entry_if(message.op());
+  if (e == nullptr || !e->present || e->writing) return;
+  if (message.checksum() != 0 && e->header.checksum() != message.checksum()) return;
+  if (message.checksum() == 0 && !e->verified) return;
+  for (const Pending& pending : pipeline) {
+    if (pending.body && pending.header.checksum() == e->header.checksum()) {
+      proto::Prepare prepare;
+      *prepare.mutable_header() = pending.header;
+      prepare.set_body(*pending.body);
+      send(from, Kind::prepare_repair, prepare);
+      return;
+    }
+  }
+  const uint64_t checksum = e->header.checksum();
+  journal.read_prepare(journal.slot_of(message.op()),
+                       [this, from, checksum](Journal::PrepareRead read) {
+                         if (!read.ok || read.header.checksum() != checksum) return;
+                         proto::Prepare prepare;
+                         *prepare.mutable_header() = read.header;
+                         prepare.set_body(std::move(read.body));
+                         send(from, Kind::prepare_repair, prepare);
+                       });
+}
+
+void Replica::Impl::on_prepare_repair(const proto::Prepare& prepare, io::NodeId from) {
+  const proto::Header& header = prepare.header();
+  if (from >= replica_count || from == self || !state_loaded) return;
+  if (!header_valid(header, env.cluster_id) || !body_matches(header, prepare.body())) return;
+  const uint64_t k = header.op();
+  if (status == Status::view_change && primary_of(view) == self && !installing) {
+    // The new primary waits for it: kept aside until the log is decided.
+    if (view_change_prepares.size() < 2 * size_t{config.pipeline_max}) {
+      view_change_prepares.emplace(header.checksum(), prepare);
+    }
+    try_finish_view_change();
+    return;
+  }
+  if (status != Status::normal || installing || !can_write(k)) return;
+  LogEntry& e = entry(k);
+  if (e.writing) return;
+  const bool holds = e.known && e.header.op() == k;
+  const bool body_wanted = holds && e.header.checksum() == header.checksum() && !e.present;
+  const bool chain_wanted =
+      !holds && e.expected_op == k && e.expected_checksum == header.checksum();
+  // The primary's log is the log of its view: a backup may take any entry of it by op.
+  const bool from_primary = primary_of(view) == from && primary_of(view) != self &&
+                            header.view() <= view && (!holds || !e.verified) && k > commit_min;
+  if (!body_wanted && !chain_wanted && !from_primary) return;
+  const bool trusted = chain_wanted || from_primary || (body_wanted && e.verified);
+  if (k > op) op = k;
+  put_entry(header, prepare.body(), [this, k](bool durable) {
+    if (!durable) return;
+    event(ReplicaEvent::prepare_repaired);
+    if (has_entry(k) && entry(k).verified) verify_chain_from(k);
+    send_prepare_ok();
+    commit_ops();
+  });
+  LogEntry& written = entry(k);
+  written.verified = trusted;
+  if (trusted) verify_chain_from(k);
+  if (!body_wanted) event(ReplicaEvent::header_repaired);
+}
+
+// --- Scrubbing ---
+
+// Reads scrub_budget slots every scrub_interval_ticks and checks both parts still hold exactly
+// the entry the log says; a damaged one is fetched again before anyone needs it.
+void Replica::Impl::scrub_tick() {
+  if (status != Status::normal || ticks % config.scrub_interval_ticks != 0) return;
+  if (scrubs_in_flight > 0) return;
+  const uint64_t checkpoint_op = checkpoints.empty() ? 0 : checkpoints.front().op();
+  for (uint32_t i = 0; i < config.scrub_budget && i < log.size(); i++) {
+    const uint64_t slot = scrub_cursor;
+    scrub_cursor = (scrub_cursor + 1) % log.size();
+    const LogEntry& e = log[slot];
+    if (!e.known || !e.present || e.writing) continue;
+    if (e.header.op() <= checkpoint_op || e.header.op() > op) continue;
+    scrubs_in_flight++;
+    const uint64_t checksum = e.header.checksum();
+    journal.verify_slot(e.header, true, [this, slot, checksum](bool intact) {
+      scrubs_in_flight--;
+      LogEntry& e = log[slot];
+      if (intact || !e.known || e.header.checksum() != checksum || e.writing) return;
+      e.present = false;
+      e.scrub_damaged = true;
+      e.repair_tick = 0;
+    });
+  }
+}
+
+// --- Checkpoints ---
+
+std::string Replica::Impl::make_snapshot() const {
+  proto::Snapshot snapshot;
+  for (const auto& [client, session] : sessions) {
+    proto::ClientSession* s = snapshot.add_sessions();
+    s->set_client(session.client);
+    s->set_session(session.session);
+    s->set_request(session.request);
+    s->set_op(session.op);
+    s->set_reply(session.reply);
+  }
+  snapshot.set_state_machine(state_machine.snapshot());
+  return snapshot.SerializeAsString();
+}
+
+bool Replica::Impl::restore_snapshot(std::string_view bytes) {
+  proto::Snapshot snapshot;
+  if (!snapshot.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  if (snapshot.sessions_size() > static_cast<int>(config.clients_max)) return false;
+  if (!state_machine.restore(snapshot.state_machine())) return false;
+  sessions.clear();
+  for (const proto::ClientSession& s : snapshot.sessions()) {
+    sessions[s.client()] = Session{s.client(), s.session(), s.request(), s.op(), s.reply()};
+  }
+  return true;
+}
+
+void Replica::Impl::checkpoint_if_due(const proto::Header& header) {
+  if (header.op() % config.checkpoint_interval != 0) return;
+  if (header.op() <= checkpoints.front().op()) return;
+  std::string snapshot = make_snapshot();
+  KEEL_ASSERT(snapshot.size() <= config.snapshot_size_bytes_max);
+  proto::CheckpointId id;
+  id.set_op(header.op());
+  id.set_snapshot_checksum(body_checksum(snapshot));
+  id.set_snapshot_size_bytes(snapshot.size());
+  id.set_header_checksum(header.checksum());
+  id.set_timestamp_ns(header.timestamp_ns());
+  checkpointing = true;
+  write_checkpoint(id, std::move(snapshot), [this] {
+    checkpointing = false;
+    event(ReplicaEvent::checkpoint_written);
+    commit_ops();
+    if (is_primary()) prepare_batch();
+  });
+}
+
+// The area is written and synced first; the superblock then names it. A crash between leaves
+// the superblock naming the older checkpoints only.
+void Replica::Impl::write_checkpoint(const proto::CheckpointId& id, std::string snapshot,
+                                     absl::AnyInvocable<void()> done) {
+  const uint32_t area =
+      static_cast<uint32_t>((id.op() / config.checkpoint_interval) % config.checkpoint_retention);
+  auto rewrite = std::make_shared<std::string>(snapshot);
+  journal.write_checkpoint(
+      area, std::move(snapshot),
+      [this, id, area, rewrite, done = std::move(done)](bool durable) mutable {
+        if (!durable) {
+          write_checkpoint(id, std::move(*rewrite), std::move(done));
+          return;
+        }
+        std::vector<proto::CheckpointId> kept{id};
+        for (const proto::CheckpointId& old : checkpoints) {
+          const uint32_t old_area = static_cast<uint32_t>(
+              (old.op() / config.checkpoint_interval) % config.checkpoint_retention);
+          if (old.op() < id.op() && old_area != area &&
+              kept.size() < config.checkpoint_retention) {
+            kept.push_back(old);
+          }
+        }
+        checkpoints = std::move(kept);
+        persist(std::move(done));
+      });
+}
+
+// --- State transfer ---
+
+void Replica::Impl::start_state_transfer(const char* why) {
+  (void)why;
+  if (transfer.active || replica_count == 1) return;
+  transfer = Transfer{};
+  transfer.active = true;
+  transfer.peer = primary_of(view) == self ? (self + 1) % replica_count : primary_of(view);
+  event(ReplicaEvent::state_transfer_started);
+}
+
+void Replica::Impl::state_transfer_tick() {
+  if (!transfer.active) {
+    const bool behind = status == Status::normal && primary_of(view) != self &&
+                        primary_checkpoint_seen > commit_min &&
+                        primary_op_seen + 2 * uint64_t{config.pipeline_max} >
+                            commit_min + config.wal_slots;
+    if (behind) start_state_transfer("behind the primary's WAL");
+    return;
+  }
+  const uint64_t wait_ticks = config.ticks(config.repair_timeout_ms);
+  if (transfer.request_tick != 0 && ticks - transfer.request_tick < wait_ticks) return;
+  if (transfer.request_tick != 0) {
+    transfer.peer = (transfer.peer + 1) % replica_count;
+    if (transfer.peer == self) transfer.peer = (transfer.peer + 1) % replica_count;
+  }
+  transfer.request_tick = ticks;
+  proto::RequestCheckpoint message;
+  *message.mutable_checkpoint() = transfer.target;
+  message.set_offset_bytes(transfer.data.size());
+  message.set_replica(self);
+  send(transfer.peer, Kind::request_checkpoint, message);
+}
+
+void Replica::Impl::on_request_checkpoint(const proto::RequestCheckpoint& message,
+                                          io::NodeId from) {
+  if (from >= replica_count || from == self || !state_loaded) return;
+  if (status != Status::normal && status != Status::view_change) return;
+  const proto::CheckpointId* id = nullptr;
+  for (const proto::CheckpointId& retained : checkpoints) {
+    const bool wanted = message.checkpoint().op() == 0
+                            ? &retained == &checkpoints.front()
+                            : retained.op() == message.checkpoint().op() &&
+                                  retained.snapshot_checksum() ==
+                                      message.checkpoint().snapshot_checksum();
+    if (wanted) id = &retained;
+  }
+  if (id == nullptr || id->snapshot_size_bytes() == 0) return;
+  if (message.offset_bytes() >= id->snapshot_size_bytes()) return;
+  const uint64_t size_bytes =
+      std::min(config.checkpoint_chunk_bytes, id->snapshot_size_bytes() - message.offset_bytes());
+  const uint32_t area =
+      static_cast<uint32_t>((id->op() / config.checkpoint_interval) % config.checkpoint_retention);
+  journal.read_checkpoint(area, message.offset_bytes(), size_bytes,
+                          [this, from, id_copy = *id, offset = message.offset_bytes()](
+                              std::optional<std::string> data) {
+                            if (!data) return;
+                            proto::CheckpointChunk chunk;
+                            *chunk.mutable_checkpoint() = id_copy;
+                            chunk.set_offset_bytes(offset);
+                            chunk.set_data(std::move(*data));
+                            chunk.set_replica(self);
+                            send(from, Kind::checkpoint_chunk, chunk);
+                          });
+}
+
+void Replica::Impl::on_checkpoint_chunk(const proto::CheckpointChunk& message) {
+  if (!transfer.active || message.replica() >= replica_count) return;
+  const proto::CheckpointId& id = message.checkpoint();
+  if (id.snapshot_size_bytes() > config.snapshot_size_bytes_max) return;
+  if (transfer.target.op() == 0) {
+    if (id.op() <= commit_min) return;  // nothing newer than what it has
+    transfer.target = id;
+    transfer.data.clear();
+  }
+  if (id.op() != transfer.target.op() ||
+      id.snapshot_checksum() != transfer.target.snapshot_checksum()) {
+    return;
+  }
+  if (message.offset_bytes() != transfer.data.size()) return;
+  if (transfer.data.size() + message.data().size() > id.snapshot_size_bytes()) return;
+  transfer.data += message.data();
+  transfer.request_tick = 0;
+  if (transfer.data.size() == id.snapshot_size_bytes()) {
+    finish_state_transfer();
+    return;
+  }
+  state_transfer_tick();
+}
+
+void Replica::Impl::finish_state_transfer() {
+  const proto::CheckpointId target = transfer.target;
+  const bool empty = target.snapshot_size_bytes() == 0;
+  if (!empty && body_checksum(transfer.data) != target.snapshot_checksum()) {
+    transfer.data.clear();
+    transfer.request_tick = 1;  // rotates to another peer at the next tick
+    return;
+  }
+  if (!empty && !restore_snapshot(transfer.data)) {
+    transfer.data.clear();
+    transfer.request_tick = 1;
+    return;
+  }
+  if (empty) sessions.clear();
+  for (LogEntry& e : log) {
+    if (e.known && e.header.op() <= target.op()) e = LogEntry{};
+    if (!e.known && e.expected_op <= target.op()) e = LogEntry{};
+  }
+  commit_min = target.op();
+  commit_min_checksum = target.header_checksum();
+  commit_max = std::max(commit_max, commit_min);
+  last_timestamp_ns = std::max(last_timestamp_ns, target.timestamp_ns());
+  op = std::max(op, commit_min);
+  state_loaded = true;
+  std::string data = std::move(transfer.data);
+  const auto done = [this] {
+    transfer = Transfer{};
+    event(ReplicaEvent::state_transfer_completed);
+    if (status == Status::recovering) {
+      const proto::RecoveryResponse chosen = recovery_responses.begin()->second;
+      std::vector<proto::Header> headers(chosen.headers().begin(), chosen.headers().end());
+      nack_floor_op = chosen.op();
+      install_log(view, std::max(chosen.op(), commit_min), chosen.commit(), headers, false);
+      return;
+    }
+    if (op > commit_min && has_entry(op)) verify_chain_from(op);
+    commit_ops();
+  };
+  if (empty) {
+    checkpoints = {target};
+    done();
+    return;
+  }
+  write_checkpoint(target, std::move(data), done);
+}
+
+}  // namespace keel::vsr

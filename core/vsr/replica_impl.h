@@ -1,0 +1,257 @@
+#pragma once
+// The replica's internals, shared by its source files (replica.cc: normal operation and
+// start-up; view_change.cc: view changes and recovery; repair.cc: repair, scrubbing, state
+// transfer and checkpoints). Not part of the public interface.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/vsr/clock_sync.h"
+#include "core/vsr/header.h"
+#include "core/vsr/journal.h"
+#include "core/vsr/messages.pb.h"
+#include "core/vsr/replica.h"
+#include "core/vsr/superblock.h"
+#include "core/vsr/wire.h"
+
+namespace keel::vsr {
+
+// One WAL slot as the protocol sees it.
+struct LogEntry {
+  proto::Header header;
+  bool known = false;     // header is the entry of op header.op() in this replica's log
+  bool verified = false;  // linked by the hash chain to the log's head
+  bool present = false;   // its body is durable on this disk
+  bool writing = false;
+  uint64_t expected_checksum = 0;  // when !known: the checksum the chain demands (0: unknown)
+  uint64_t expected_op = 0;        // when !known: the op this slot must hold (0: none)
+  uint64_t repair_tick = 0;        // when it was last asked of a peer
+  bool scrub_damaged = false;      // the scrubber found it damaged; counted once repaired
+};
+
+// What the redundant header ring durably holds for a slot: the basis of nacks.
+struct RingState {
+  bool readable = true;
+  bool has = false;
+  uint64_t op = 0;
+  uint64_t checksum = 0;
+};
+
+struct Session {
+  uint64_t client = 0;
+  uint64_t session = 0;
+  uint64_t request = 0;
+  uint64_t op = 0;
+  std::string reply;
+};
+
+// An op the primary prepared in this view and has not committed yet.
+struct Pending {
+  proto::Header header;
+  std::optional<std::string> body;  // absent after a view change until repaired
+};
+
+struct Replica::Impl {
+  Impl(const Config& config, io::Env env, uint32_t replica, StateMachine& state_machine,
+       ReplicaObserver* observer);
+  ~Impl();
+
+  // --- replica.cc: start-up ---
+  void start();
+  void on_superblock_opened(const Superblock::OpenResult& result);
+  void load_checkpoint(size_t index);
+  void on_journal_read(std::vector<Journal::SlotRead> slots);
+  void classify_slot(uint64_t slot, const Journal::SlotRead& read);
+  void choose_head();
+  void finish_start();
+
+  // --- replica.cc: messages and ticks ---
+  void receive(io::NodeId from, uint16_t kind, std::span<const uint8_t> body);
+  void tick();
+  void schedule_tick();
+  void on_request(const proto::Request& request, io::NodeId from);
+  void on_prepare(const proto::Prepare& prepare, io::NodeId from);
+  void on_prepare_ok(const proto::PrepareOk& message);
+  void on_commit(const proto::Commit& message);
+  void on_ping(const proto::Ping& message, io::NodeId from);
+  void on_pong(const proto::Pong& message);
+  void primary_tick();
+  void backup_tick();
+  void prepare_batch();
+  void send_prepare(const Pending& pending, uint32_t to);
+  void send_heartbeat();
+  void send_prepare_ok();
+  void advance_commit_max_from_acks();
+  void reply_to_client(const proto::Request& request, const proto::Reply& reply);
+  void remember_client(uint64_t client, io::NodeId from);
+
+  // --- replica.cc: the log ---
+  LogEntry& entry(uint64_t op) { return log[journal.slot_of(op)]; }
+  const LogEntry* entry_if(uint64_t op) const;
+  bool has_entry(uint64_t op) const;  // known, for exactly op
+  // Writes an entry (with or without body) into the log and the journal.
+  void put_entry(const proto::Header& header, std::optional<std::string> body,
+                 absl::AnyInvocable<void(bool)> done);
+  void verify_chain_from(uint64_t op_top);
+  uint64_t durable_through() const;  // highest op such that every op up to it is present
+  bool can_write(uint64_t op_new) const;
+  void truncate_after(uint64_t op_new);
+  uint64_t header_checksum_of(uint64_t op) const;
+
+  // --- replica.cc: commit ---
+  void commit_ops();
+  void apply_prepare(const proto::Header& header, const std::string& body);
+  void apply_request(const proto::Header& header, const proto::Request& request);
+  void after_commit(const proto::Header& header);
+  Session* find_session(uint64_t client);
+  void evict_one();
+  uint64_t replicated_checksum() const;
+
+  // --- view_change.cc ---
+  void start_view_change(uint64_t new_view, bool increment_attempts);
+  void on_start_view_change(const proto::StartViewChange& message);
+  void on_do_view_change(const proto::DoViewChange& message);
+  void on_start_view(const proto::StartView& message, io::NodeId from);
+  void on_request_start_view(const proto::RequestStartView& message, io::NodeId from);
+  void send_start_view_change();
+  void send_do_view_change();
+  proto::DoViewChange make_do_view_change() const;
+  void try_finish_view_change();
+  void install_log(uint64_t new_view, uint64_t new_op, uint64_t new_commit,
+                   const std::vector<proto::Header>& headers, bool as_primary);
+  void become_normal(uint64_t new_view, uint64_t new_op, bool as_primary);
+  proto::StartView make_start_view() const;
+  void request_start_view(uint64_t newer_view);
+  void start_recovery();
+  void on_recovery(const proto::Recovery& message, io::NodeId from);
+  void on_recovery_response(const proto::RecoveryResponse& message);
+  void recovery_tick();
+  void clear_faulty_slots_then(absl::AnyInvocable<void()> done);
+
+  // --- repair.cc ---
+  void repair_tick();
+  void request_prepare(uint64_t op, uint64_t checksum);
+  void on_request_prepare(const proto::RequestPrepare& message, io::NodeId from);
+  void on_prepare_repair(const proto::Prepare& prepare, io::NodeId from);
+  void scrub_tick();
+  void checkpoint_if_due(const proto::Header& header);
+  void write_checkpoint(const proto::CheckpointId& id, std::string snapshot,
+                        absl::AnyInvocable<void()> done);
+  std::string make_snapshot() const;
+  bool restore_snapshot(std::string_view snapshot);
+  void state_transfer_tick();
+  void start_state_transfer(const char* why);
+  void on_request_checkpoint(const proto::RequestCheckpoint& message, io::NodeId from);
+  void on_checkpoint_chunk(const proto::CheckpointChunk& message);
+  void finish_state_transfer();
+
+  // --- superblock ---
+  proto::SuperblockState superblock_state() const;
+  // Durably records view, log view, commit and checkpoints; done runs once they are.
+  void persist(absl::AnyInvocable<void()> done);
+  void persist_next();
+
+  // --- helpers ---
+  uint32_t primary_of(uint64_t v) const { return static_cast<uint32_t>(v % replica_count); }
+  bool is_primary() const { return status == Status::normal && primary_of(view) == self; }
+  void event(ReplicaEvent e);
+  template <typename Message>
+  void send(uint32_t to, Kind kind, const Message& message);
+  template <typename Message>
+  void broadcast(Kind kind, const Message& message);
+  uint64_t now_tick() const { return ticks; }
+
+  const Config config;
+  io::Env env;
+  const uint32_t self;
+  const uint32_t replica_count;
+  const uint32_t quorum;
+  StateMachine& state_machine;
+  ReplicaObserver* const observer;
+  Journal journal;
+  Superblock superblock;
+  ClockSync clock_sync;
+  const proto::Header root;
+
+  Status status = Status::starting;
+  uint64_t view = 0;
+  uint64_t log_view = 0;
+  uint64_t log_view_op = 0;
+  uint64_t op = 0;
+  uint64_t commit_min = 0;
+  uint64_t commit_max = 0;
+  uint64_t commit_min_checksum = 0;  // header checksum of op commit_min
+  uint64_t last_timestamp_ns = 0;
+  std::vector<proto::CheckpointId> checkpoints;  // retained, newest first
+  bool state_loaded = false;  // the state machine holds the state after commit_min
+
+  std::vector<LogEntry> log;
+  std::vector<RingState> ring;
+  std::map<uint64_t, Session> sessions;  // by client id; ordered, so snapshots are stable
+
+  // Primary.
+  std::deque<Pending> pipeline;
+  std::deque<proto::Request> request_queue;
+  std::map<uint64_t, uint64_t> requests_in_flight;  // client -> request, queued or prepared
+  std::map<uint64_t, io::NodeId> client_nodes;       // client -> the node it sends from
+  std::vector<uint64_t> acked_op;  // per replica: highest op it acknowledged in this view
+  uint64_t heartbeat_tick = 0;
+
+  // Backup.
+  uint64_t primary_contact_tick = 0;
+  uint64_t primary_op_seen = 0;
+  uint64_t primary_checkpoint_seen = 0;
+  uint64_t prepare_ok_sent_op = 0;
+  uint64_t commit_progress_tick = 0;  // when commit_max last moved, or nothing was pending
+
+  // View change.
+  std::vector<bool> start_view_change_from;
+  std::map<uint32_t, proto::DoViewChange> do_view_changes;
+  bool do_view_change_sent = false;
+  bool installing = false;  // a decided log is being written
+  uint64_t view_change_tick = 0;
+  uint32_t view_change_attempts = 0;
+  uint64_t start_view_requested_tick = 0;
+  // Bodies the new primary fetched while deciding (bounded: 2 * pipeline_max).
+  std::map<uint64_t, proto::Prepare> view_change_prepares;
+
+  // Recovery (VRR 4.3).
+  uint64_t recovery_nonce = 0;
+  uint64_t recovery_tick_started = 0;
+  std::map<uint32_t, proto::RecoveryResponse> recovery_responses;
+
+  // Commit.
+  bool committing = false;
+  bool checkpointing = false;
+
+  // Repair and scrubbing.
+  uint32_t repair_peer_cursor = 0;
+  uint64_t scrub_cursor = 0;
+  uint32_t scrubs_in_flight = 0;
+
+  // State transfer.
+  struct Transfer {
+    bool active = false;
+    proto::CheckpointId target;  // op 0: not chosen yet
+    std::string data;
+    uint32_t peer = 0;
+    uint64_t request_tick = 0;
+  } transfer;
+
+  // Superblock writes, one at a time; later requests coalesce.
+  bool persisting = false;
+  std::vector<absl::AnyInvocable<void()>> persist_waiting;
+  std::vector<absl::AnyInvocable<void()>> persist_running;
+
+  uint64_t ticks = 0;
+  io::TimerId tick_timer = io::timer_id_none;
+  uint64_t clock_rejections_seen = 0;
+  bool starting_done = false;
+  uint64_t nack_floor_op = 0;
+};
+
+}  // namespace keel::vsr

@@ -1,0 +1,464 @@
+// View changes (VRR 4.2) with protocol-aware recovery, and recovery of a replica that lost its
+// superblock (VRR 4.3). core/vsr/README.md explains the nack rule.
+
+#include <algorithm>
+#include <memory>
+
+#include "core/vsr/replica_impl.h"
+#include "io/assert.h"
+
+namespace keel::vsr {
+namespace {
+
+bool slot_listed(const proto::DoViewChange& dvc, uint64_t slot) {
+  return std::find(dvc.faulty_slots().begin(), dvc.faulty_slots().end(), slot) !=
+         dvc.faulty_slots().end();
+}
+
+bool ring_holds(const proto::DoViewChange& dvc, uint64_t op, uint64_t checksum, bool any) {
+  for (int i = 0; i < dvc.ring_ops_size(); i++) {
+    if (dvc.ring_ops(i) == op && (any || dvc.ring_checksums(i) == checksum)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// --- Starting a view change (VRR 4.2 steps 1-2) ---
+
+void Replica::Impl::start_view_change(uint64_t new_view, bool increment_attempts) {
+  KEEL_ASSERT(new_view >= view);
+  KEEL_ASSERT(status != Status::recovering);
+  const bool same = new_view == view && status == Status::view_change;
+  if (!same) {
+    status = Status::view_change;
+    view = new_view;
+    start_view_change_from.assign(replica_count, false);
+    do_view_changes.clear();
+    do_view_change_sent = false;
+    installing = false;
+    pipeline.clear();
+    request_queue.clear();
+    requests_in_flight.clear();
+    acked_op.assign(replica_count, 0);
+    view_change_tick = ticks;
+    if (increment_attempts) view_change_attempts++;
+    event(ReplicaEvent::view_change_started);
+  }
+  start_view_change_from[self] = true;
+  if (view > log_view && !same) {
+    // Restarted after voting for this view (view > log_view on disk) or starting afresh.
+  }
+  send_start_view_change();
+  if (same || replica_count == 1) {
+    // It already promised this view before a restart (or needs nobody's agreement).
+    if (!do_view_change_sent) {
+      const uint64_t voted_view = view;
+      persist([this, voted_view] {
+        if (view != voted_view || status != Status::view_change || do_view_change_sent) return;
+        do_view_change_sent = true;
+        send_do_view_change();
+      });
+    }
+  }
+}
+
+void Replica::Impl::send_start_view_change() {
+  proto::StartViewChange message;
+  message.set_view(view);
+  message.set_replica(self);
+  broadcast(Kind::start_view_change, message);
+}
+
+void Replica::Impl::on_start_view_change(const proto::StartViewChange& message) {
+  if (status == Status::recovering || !starting_done) return;
+  if (message.replica() >= replica_count || message.replica() == self) return;
+  if (message.view() < view) return;
+  if (message.view() == view && status == Status::normal) return;
+  if (message.view() > view) start_view_change(message.view(), false);
+  start_view_change_from[message.replica()] = true;
+  const uint32_t agreeing = static_cast<uint32_t>(
+      std::count(start_view_change_from.begin(), start_view_change_from.end(), true));
+  if (agreeing < quorum || do_view_change_sent) return;
+  // The vote is a promise: it is durable before it is sent (README, "Crash and restart").
+  const uint64_t voted_view = view;
+  do_view_change_sent = true;
+  persist([this, voted_view] {
+    if (view != voted_view || status != Status::view_change) return;
+    send_do_view_change();
+  });
+}
+
+// --- The new primary collects the logs (VRR 4.2 steps 3-4) ---
+
+proto::DoViewChange Replica::Impl::make_do_view_change() const {
+  proto::DoViewChange dvc;
+  dvc.set_view(view);
+  dvc.set_log_view(log_view);
+  dvc.set_op(op);
+  dvc.set_commit_min(commit_min);
+  dvc.set_commit_max(commit_max);
+  dvc.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
+  dvc.set_replica(self);
+  dvc.set_nack_floor_op(nack_floor_op);
+  for (uint64_t k = commit_min + 1; k <= op; k++) {
+    const LogEntry* e = entry_if(k);
+    if (e == nullptr || !e->verified) continue;
+    *dvc.add_headers() = e->header;
+    dvc.add_present(e->present);
+  }
+  for (uint64_t slot = 0; slot < ring.size(); slot++) {
+    const RingState& r = ring[slot];
+    if (!r.readable) dvc.add_faulty_slots(slot);
+    if (r.readable && r.has && r.op > commit_min) {
+      dvc.add_ring_ops(r.op);
+      dvc.add_ring_checksums(r.checksum);
+    }
+  }
+  return dvc;
+}
+
+void Replica::Impl::send_do_view_change() {
+  if (status != Status::view_change || !do_view_change_sent) return;
+  proto::DoViewChange dvc = make_do_view_change();
+  if (primary_of(view) == self) {
+    do_view_changes[self] = std::move(dvc);
+    try_finish_view_change();
+    return;
+  }
+  send(primary_of(view), Kind::do_view_change, dvc);
+}
+
+void Replica::Impl::on_do_view_change(const proto::DoViewChange& message) {
+  if (status == Status::recovering || !starting_done) return;
+  if (message.replica() >= replica_count || primary_of(message.view()) != self) return;
+  if (message.view() < view) return;
+  if (message.view() == view && status == Status::normal) {
+    if (is_primary()) send(message.replica(), Kind::start_view, make_start_view());
+    return;
+  }
+  if (message.view() > view) start_view_change(message.view(), false);
+  do_view_changes[message.replica()] = message;
+  try_finish_view_change();
+}
+
+// The new primary's decision. With a quorum of logs, including its own, it takes the log of the
+// highest log_view and within it the highest op (VRR 4.2 step 4). Before it adopts that log it
+// makes sure no committed op is lost to a damaged disk (Alagappan et al., "protocol-aware
+// recovery"): an op whose body no one can supply, or a possible op hidden behind damaged slots,
+// is dropped only if a quorum nacks it; otherwise the primary waits for more logs or a repair.
+void Replica::Impl::try_finish_view_change() {
+  if (status != Status::view_change || installing || primary_of(view) != self) return;
+  if (do_view_changes.size() < quorum || do_view_changes.count(self) == 0) return;
+  uint64_t log_view_max = 0;
+  uint64_t commit_best = 0;
+  for (const auto& [replica, dvc] : do_view_changes) {
+    log_view_max = std::max(log_view_max, dvc.log_view());
+    commit_best = std::max(commit_best, dvc.commit_max());
+  }
+  uint64_t head = 0;
+  std::map<uint64_t, proto::Header> candidate;
+  std::map<uint64_t, bool> body_available;
+  for (const auto& [replica, dvc] : do_view_changes) {
+    for (int i = 0; i < dvc.headers_size(); i++) {
+      const proto::Header& header = dvc.headers(i);
+      if (dvc.log_view() == log_view_max) {
+        const auto [it, inserted] = candidate.emplace(header.op(), header);
+        // One view, one log: canonical logs agree wherever they overlap.
+        KEEL_ASSERT(inserted || it->second.checksum() == header.checksum());
+      }
+      if (dvc.present(i)) body_available[header.checksum()] = true;
+    }
+    if (dvc.log_view() == log_view_max) head = std::max(head, dvc.op());
+  }
+  for (uint64_t k = commit_min + 1; k <= op; k++) {
+    const LogEntry* e = entry_if(k);
+    if (e != nullptr && e->present) body_available[e->header.checksum()] = true;
+  }
+  if (commit_best > head) return;  // committed ops hidden by damage: wait for more logs
+
+  const auto nacks = [&](uint64_t k, uint64_t checksum, bool any) {
+    uint32_t count = 0;
+    for (const auto& [replica, dvc] : do_view_changes) {
+      if (k <= dvc.commit_min() || k <= dvc.nack_floor_op()) continue;
+      if (slot_listed(dvc, journal.slot_of(k))) continue;
+      if (ring_holds(dvc, k, checksum, any)) continue;
+      count++;
+    }
+    return count;
+  };
+
+  // A canonical log may have lost (to damaged slots) ops after its head that it acknowledged.
+  uint64_t uncertain_max = head;
+  for (const auto& [replica, dvc] : do_view_changes) {
+    if (dvc.log_view() != log_view_max) continue;
+    for (uint64_t k = dvc.op() + 1; k <= dvc.checkpoint_op() + config.wal_slots; k++) {
+      if (!slot_listed(dvc, journal.slot_of(k))) break;
+      uncertain_max = std::max(uncertain_max, k);
+    }
+  }
+  if (uncertain_max > head && nacks(head + 1, 0, true) < quorum) return;
+
+  uint64_t head_new = head;
+  for (uint64_t k = commit_best + 1; k <= head; k++) {
+    const auto found = candidate.find(k);
+    uint64_t checksum = found == candidate.end() ? 0 : found->second.checksum();
+    if (checksum == 0) {
+      const auto next = candidate.find(k + 1);
+      if (next != candidate.end()) checksum = next->second.parent();
+    }
+    const bool available = found != candidate.end() && body_available.count(checksum) > 0;
+    if (available) continue;
+    if (checksum != 0 && nacks(k, checksum, false) >= quorum) {
+      head_new = k - 1;
+      event(ReplicaEvent::truncated_by_nacks);
+      break;
+    }
+    if (checksum != 0) request_prepare(k, checksum);
+    return;  // wait: a repair or another log may settle it
+  }
+  if (head_new > commit_min && head_new > checkpoints.front().op() + config.wal_slots) {
+    start_state_transfer("too far behind to lead the new view");
+    return;
+  }
+  std::vector<proto::Header> headers;
+  for (const auto& [k, header] : candidate) {
+    if (k > commit_min && k <= head_new) headers.push_back(header);
+  }
+  install_log(view, head_new, commit_best, headers, true);
+}
+
+// --- Adopting a log (VRR 4.2 step 5) ---
+
+// Writes the entries of the new log that differ from its own (header only: bodies are fetched
+// later), forgets entries after the new head, clears damaged slots that hold nothing, and only
+// then records the new log view durably. A crash in between leaves the old log view on disk,
+// whose log is unchanged where it matters: every entry written here is of the new log.
+void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new_commit,
+                                const std::vector<proto::Header>& headers, bool as_primary) {
+  KEEL_ASSERT(new_op >= commit_min);
+  installing = true;
+  auto pending = std::make_shared<uint32_t>(1);
+  auto failed = std::make_shared<bool>(false);
+  const auto finish = [this, new_view, new_op, new_commit, as_primary, pending, failed](bool durable) {
+    if (!durable) *failed = true;
+    if (--*pending > 0) return;
+    if (view != new_view || !installing) return;
+    if (*failed) {
+      installing = false;  // the view change times out and is tried again
+      return;
+    }
+    clear_faulty_slots_then([this, new_view, new_op, new_commit, as_primary] {
+      if (view != new_view || !installing) return;
+      log_view = new_view;
+      log_view_op = new_op;
+      commit_max = std::max(commit_max, new_commit);
+      persist([this, new_view, new_op, as_primary] {
+        if (view != new_view || !installing) return;
+        become_normal(new_view, new_op, as_primary);
+      });
+    });
+  };
+  truncate_after(std::max(commit_min, std::min(op, new_op)));
+  for (const proto::Header& header : headers) {
+    if (header.op() <= commit_min || header.op() > new_op || !can_write(header.op())) continue;
+    const LogEntry* e = entry_if(header.op());
+    if (e != nullptr && e->header.checksum() == header.checksum()) continue;
+    (*pending)++;
+    put_entry(header, std::nullopt, finish);
+  }
+  op = new_op;
+  for (const proto::Header& header : headers) {
+    last_timestamp_ns = std::max(last_timestamp_ns, header.timestamp_ns());
+  }
+  if (op > commit_min) {
+    LogEntry& head = entry(op);
+    if (head.known && head.header.op() == op) {
+      head.verified = true;
+      verify_chain_from(op);
+    }
+  }
+  finish(true);
+}
+
+void Replica::Impl::clear_faulty_slots_then(absl::AnyInvocable<void()> done) {
+  auto pending = std::make_shared<uint32_t>(1);
+  auto done_shared = std::make_shared<absl::AnyInvocable<void()>>(std::move(done));
+  const auto one_done = [pending, done_shared](bool) {
+    if (--*pending == 0) (*done_shared)();
+  };
+  for (uint64_t slot = 0; slot < ring.size(); slot++) {
+    const LogEntry& e = log[slot];
+    const bool in_log = (e.known && e.header.op() > commit_min && e.header.op() <= op) ||
+                        (!e.known && e.expected_op > commit_min && e.expected_op <= op);
+    if (ring[slot].readable || in_log || e.writing) continue;
+    (*pending)++;
+    journal.clear_slot(slot, [this, slot, one_done](bool durable) mutable {
+      if (durable) ring[slot] = RingState{};
+      one_done(durable);
+    });
+  }
+  one_done(true);
+}
+
+void Replica::Impl::become_normal(uint64_t new_view, uint64_t new_op, bool as_primary) {
+  KEEL_ASSERT(view == new_view);
+  KEEL_ASSERT(log_view == new_view);
+  status = Status::normal;
+  installing = false;
+  do_view_changes.clear();
+  do_view_change_sent = false;
+  view_change_attempts = 0;
+  primary_contact_tick = ticks;
+  commit_progress_tick = ticks;
+  event(ReplicaEvent::view_started);
+  if (as_primary) {
+    KEEL_ASSERT(primary_of(view) == self);
+    pipeline.clear();
+    for (uint64_t k = commit_max + 1; k <= new_op; k++) {
+      const LogEntry* e = entry_if(k);
+      if (e != nullptr) pipeline.push_back(Pending{e->header, std::nullopt});
+    }
+    acked_op.assign(replica_count, 0);
+    broadcast(Kind::start_view, make_start_view());
+    send_heartbeat();
+    advance_commit_max_from_acks();
+  } else {
+    send_prepare_ok();
+  }
+  commit_ops();
+}
+
+proto::StartView Replica::Impl::make_start_view() const {
+  proto::StartView message;
+  message.set_view(view);
+  message.set_op(op);
+  message.set_commit(commit_max);
+  message.set_replica(self);
+  message.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
+  for (uint64_t k = std::max(commit_max, commit_min + 1); k <= op; k++) {
+    const LogEntry* e = entry_if(k);
+    if (e != nullptr) *message.add_headers() = e->header;
+  }
+  return message;
+}
+
+void Replica::Impl::on_start_view(const proto::StartView& message, io::NodeId from) {
+  if (status == Status::recovering || !starting_done || installing) return;
+  if (from != primary_of(message.view()) || from == self) return;
+  if (message.view() < view) return;
+  if (message.view() == view && status == Status::normal) return;
+  for (const proto::Header& header : message.headers()) {
+    if (!header_valid(header, env.cluster_id)) return;
+  }
+  if (message.view() > view || status != Status::view_change) {
+    start_view_change(message.view(), false);
+  }
+  primary_checkpoint_seen = std::max(primary_checkpoint_seen, message.checkpoint_op());
+  primary_op_seen = std::max(primary_op_seen, message.op());
+  if (message.op() < commit_min) return;  // from before a checkpoint it has: wait for newer
+  if (message.op() > (checkpoints.empty() ? 0 : checkpoints.front().op()) + config.wal_slots) {
+    start_state_transfer("the new view's log is beyond its WAL");
+    return;
+  }
+  std::vector<proto::Header> headers(message.headers().begin(), message.headers().end());
+  install_log(message.view(), message.op(), message.commit(), headers, false);
+}
+
+void Replica::Impl::on_request_start_view(const proto::RequestStartView& message,
+                                          io::NodeId from) {
+  if (from >= replica_count || from == self || !is_primary()) return;
+  if (message.view() > view) return;
+  send(from, Kind::start_view, make_start_view());
+}
+
+void Replica::Impl::request_start_view(uint64_t newer_view) {
+  if (status == Status::recovering || installing) return;
+  if (ticks - start_view_requested_tick < 4 && start_view_requested_tick != 0) return;
+  start_view_requested_tick = ticks;
+  proto::RequestStartView message;
+  message.set_view(newer_view);
+  message.set_replica(self);
+  send(primary_of(newer_view), Kind::request_start_view, message);
+}
+
+// --- Recovery (VRR 4.3) ---
+
+void Replica::Impl::start_recovery() {
+  status = Status::recovering;
+  starting_done = true;
+  state_loaded = false;
+  event(ReplicaEvent::recovery_started);
+  recovery_nonce = env.random.next_u64() | 1;
+  recovery_tick_started = ticks;
+  recovery_responses.clear();
+  proto::Recovery message;
+  message.set_nonce(recovery_nonce);
+  message.set_replica(self);
+  broadcast(Kind::recovery, message);
+}
+
+void Replica::Impl::recovery_tick() {
+  if (transfer.active) return;
+  if (ticks - recovery_tick_started > config.ticks(config.recovery_timeout_ms)) {
+    recovery_nonce = env.random.next_u64() | 1;
+    recovery_tick_started = ticks;
+    recovery_responses.clear();
+  }
+  if (ticks % 4 != 0) return;
+  proto::Recovery message;
+  message.set_nonce(recovery_nonce);
+  message.set_replica(self);
+  broadcast(Kind::recovery, message);
+}
+
+void Replica::Impl::on_recovery(const proto::Recovery& message, io::NodeId from) {
+  if (status != Status::normal || from >= replica_count || from == self) return;
+  proto::RecoveryResponse response;
+  response.set_nonce(message.nonce());
+  response.set_view(view);
+  response.set_replica(self);
+  response.set_primary(is_primary());
+  if (is_primary()) {
+    response.set_op(op);
+    response.set_commit(commit_max);
+    const proto::StartView start_view = make_start_view();
+    *response.mutable_headers() = start_view.headers();
+    *response.mutable_checkpoint() = checkpoints.front();
+  }
+  send(from, Kind::recovery_response, response);
+}
+
+void Replica::Impl::on_recovery_response(const proto::RecoveryResponse& message) {
+  if (status != Status::recovering || transfer.active) return;
+  if (message.nonce() != recovery_nonce || message.replica() >= replica_count) return;
+  recovery_responses[message.replica()] = message;
+  const uint32_t faults_max = (replica_count - 1) / 2;
+  if (recovery_responses.size() < faults_max + 1) return;
+  uint64_t view_max = 0;
+  for (const auto& [replica, response] : recovery_responses) {
+    view_max = std::max(view_max, response.view());
+  }
+  const auto primary = recovery_responses.find(primary_of(view_max));
+  if (primary == recovery_responses.end() || primary->second.view() != view_max ||
+      !primary->second.primary()) {
+    return;
+  }
+  const proto::RecoveryResponse& chosen = primary->second;
+  for (const proto::Header& header : chosen.headers()) {
+    if (!header_valid(header, env.cluster_id)) return;
+  }
+  view = view_max;
+  commit_max = chosen.commit();
+  transfer = Transfer{};
+  transfer.active = true;
+  transfer.target = chosen.checkpoint();
+  transfer.peer = primary_of(view_max);
+  event(ReplicaEvent::state_transfer_started);
+  // Kept for when the checkpoint is in: see finish_state_transfer.
+  recovery_responses.clear();
+  recovery_responses[chosen.replica()] = chosen;
+  if (transfer.target.snapshot_size_bytes() == 0) finish_state_transfer();
+}
+
+}  // namespace keel::vsr
