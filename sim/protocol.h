@@ -50,10 +50,10 @@ class ProtocolUnderTest {
   virtual uint32_t replicas_max() const = 0;
   virtual uint64_t disk_size_bytes() const = 0;
 
-  // Called once, before anything starts.
+  // Called once, before anything starts (before disk_size_bytes).
   virtual void setup(const Profile& profile, RunContext& context) = 0;
   // Writes a replica's initial disk contents (the simulated `keel format`).
-  virtual void format(io::NodeId replica, SimDisk& disk) = 0;
+  virtual void format(io::NodeId replica, uint64_t cluster_id, SimDisk& disk) = 0;
   // Called at boot and at every restart; the returned process lives until the next crash.
   virtual std::unique_ptr<Process> start_replica(io::NodeId replica, io::Env env) = 0;
   virtual std::unique_ptr<Process> start_client(io::NodeId client, io::Env env) = 0;

@@ -77,6 +77,8 @@ Simulator::~Simulator() {
 void Simulator::boot() {
   const uint32_t replicas = profile_.replicas;
   const uint32_t endpoints = replicas + profile_.clients;
+  // The protocol knows its disk size only once it has seen the profile.
+  protocol_.setup(profile_, *this);
   network_ = std::make_unique<SimNetwork>(*world_, endpoints, profile_.network);
   io::Random& random = world_->random();
   std::vector<SimNode*> attached;
@@ -104,9 +106,8 @@ void Simulator::boot() {
   client_cut_off_until_ns_.assign(endpoints, 0);
   client_completed_in_liveness_.assign(endpoints, 0);
 
-  protocol_.setup(profile_, *this);
   for (io::NodeId replica = 0; replica < replicas; replica++) {
-    protocol_.format(replica, *nodes_[replica]->disk());
+    protocol_.format(replica, options_.cluster_id, *nodes_[replica]->disk());
   }
   for (io::NodeId id = 0; id < endpoints; id++) {
     io::Env env = nodes_[id]->env();

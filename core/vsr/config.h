@@ -30,16 +30,18 @@ struct Config {
   uint32_t scrub_interval_ticks = 10;
 
   // Sizes. A tick is heartbeat_interval_ms / 4 (timeouts are counted in ticks).
-  uint64_t wal_slots = 16384;                 // must exceed checkpoint_interval + pipeline_max
-  uint64_t message_size_bytes_max = 256 * 1024;// a prepare, including its body
-  uint32_t pipeline_max = 8;                  // prepares in flight at once
-  uint32_t batch_requests_max = 64;           // client requests in one prepare
-  uint32_t request_queue_max = 1024;          // requests waiting for the pipeline
-  uint32_t clients_max = 64;                  // client table sessions
+  uint64_t wal_slots = 16384;                      // must exceed checkpoint_interval + pipeline_max
+  uint64_t message_size_bytes_max = 256 * 1024;    // a prepare, including its body
+  uint32_t pipeline_max = 8;                       // prepares in flight at once
+  uint32_t batch_requests_max = 64;                // client requests in one prepare
+  uint32_t request_queue_max = 1024;               // requests waiting for the pipeline
+  uint32_t clients_max = 64;                       // client table sessions
   uint64_t snapshot_size_bytes_max = 64ull << 20;  // one checkpoint area
   uint64_t checkpoint_chunk_bytes = 256 * 1024;    // state transfer message body
 
-  uint64_t tick_ms() const { return heartbeat_interval_ms / 4 == 0 ? 1 : heartbeat_interval_ms / 4; }
+  uint64_t tick_ms() const {
+    return heartbeat_interval_ms / 4 == 0 ? 1 : heartbeat_interval_ms / 4;
+  }
   uint64_t ticks(uint64_t ms) const { return (ms + tick_ms() - 1) / tick_ms(); }
 
   // An empty string if the configuration is usable, else what is wrong with it.

@@ -76,9 +76,8 @@ bool Journal::decode_prepare_slot(const uint8_t* bytes, proto::Header& header,
   const uint64_t covered = 8 + header_size_bytes + body_size;
   if (load_u64(bytes) != io::checksum(std::span<const uint8_t>(bytes + 8, covered))) return false;
   if (!has_body) return true;
-  const std::string_view body(reinterpret_cast<const char*>(bytes + slot_prefix_bytes +
-                                                            header_size_bytes),
-                              body_size);
+  const std::string_view body(
+      reinterpret_cast<const char*>(bytes + slot_prefix_bytes + header_size_bytes), body_size);
   return body_matches(header, body);
 }
 
@@ -99,7 +98,8 @@ void Journal::decode_slot(const uint8_t* ring_sector, const uint8_t* prepare_slo
   } else if (all_zero(prepare_slot, sector_size)) {
     read.prepare = Part::empty;
   } else {
-    const bool valid = decode_prepare_slot(prepare_slot, read.prepare_header, read.prepare_has_body);
+    const bool valid =
+        decode_prepare_slot(prepare_slot, read.prepare_header, read.prepare_has_body);
     read.prepare = valid ? Part::valid : Part::garbage;
   }
 }
@@ -145,8 +145,8 @@ void Journal::write_entry(const proto::Header& header, std::optional<std::string
   KEEL_ASSERT(header_valid(header, cluster_id_));
   const uint64_t slot = slot_of(header.op());
   Job job;
-  job.parts.push_back(
-      Job::Part{layout_.prepare_offset(slot), encode_prepare_slot(header, body ? &*body : nullptr)});
+  job.parts.push_back(Job::Part{layout_.prepare_offset(slot),
+                                encode_prepare_slot(header, body ? &*body : nullptr)});
   std::vector<uint8_t> ring(sector_size, 0);
   encode_header(header, std::span<uint8_t, header_size_bytes>(ring.data(), header_size_bytes));
   job.parts.push_back(Job::Part{layout_.header_offset(slot), std::move(ring)});
@@ -243,49 +243,48 @@ void Journal::finish_job(bool durable) {
 void Journal::read_prepare(uint64_t slot, absl::AnyInvocable<void(PrepareRead)> done) {
   auto buffer = std::make_unique<std::vector<uint8_t>>(layout_.prepare_slot_size_bytes);
   std::span<uint8_t> into(*buffer);
-  storage_.read(layout_.prepare_offset(slot), into,
-                [this, buffer = std::move(buffer), done = std::move(done)](
-                    io::IoStatus status) mutable {
-                  PrepareRead read;
-                  bool has_body = false;
-                  if (status == io::IoStatus::ok &&
-                      decode_prepare_slot(buffer->data(), read.header, has_body) && has_body) {
-                    read.ok = true;
-                    read.body.assign(reinterpret_cast<const char*>(buffer->data() +
-                                                                   slot_prefix_bytes +
-                                                                   header_size_bytes),
-                                     read.header.body_size());
-                  }
-                  done(std::move(read));
-                });
+  storage_.read(
+      layout_.prepare_offset(slot), into,
+      [this, buffer = std::move(buffer), done = std::move(done)](io::IoStatus status) mutable {
+        PrepareRead read;
+        bool has_body = false;
+        if (status == io::IoStatus::ok &&
+            decode_prepare_slot(buffer->data(), read.header, has_body) && has_body) {
+          read.ok = true;
+          read.body.assign(
+              reinterpret_cast<const char*>(buffer->data() + slot_prefix_bytes + header_size_bytes),
+              read.header.body_size());
+        }
+        done(std::move(read));
+      });
 }
 
 void Journal::verify_slot(const proto::Header& header, bool has_body,
                           absl::AnyInvocable<void(bool intact)> done) {
   const uint64_t slot = slot_of(header.op());
-  auto buffer = std::make_unique<std::vector<uint8_t>>(sector_size + layout_.prepare_slot_size_bytes);
+  auto buffer =
+      std::make_unique<std::vector<uint8_t>>(sector_size + layout_.prepare_slot_size_bytes);
   uint8_t* ring = buffer->data();
   uint8_t* prepare = ring + sector_size;
-  storage_.read(
-      layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
-      [this, slot, ring, prepare, header, has_body, buffer = std::move(buffer),
-       done = std::move(done)](io::IoStatus ring_status) mutable {
-        storage_.read(layout_.prepare_offset(slot),
-                      std::span<uint8_t>(prepare, layout_.prepare_slot_size_bytes),
-                      [this, ring, prepare, ring_status, header, has_body,
-                       buffer = std::move(buffer),
-                       done = std::move(done)](io::IoStatus prepare_status) mutable {
-                        SlotRead read;
-                        decode_slot(ring, prepare, ring_status == io::IoStatus::ok,
-                                    prepare_status == io::IoStatus::ok, read);
-                        const bool intact =
-                            read.ring == Part::valid && read.prepare == Part::valid &&
-                            read.ring_header.checksum() == header.checksum() &&
-                            read.prepare_header.checksum() == header.checksum() &&
-                            read.prepare_has_body == has_body;
-                        done(intact);
-                      });
-      });
+  storage_.read(layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
+                [this, slot, ring, prepare, header, has_body, buffer = std::move(buffer),
+                 done = std::move(done)](io::IoStatus ring_status) mutable {
+                  storage_.read(layout_.prepare_offset(slot),
+                                std::span<uint8_t>(prepare, layout_.prepare_slot_size_bytes),
+                                [this, ring, prepare, ring_status, header, has_body,
+                                 buffer = std::move(buffer),
+                                 done = std::move(done)](io::IoStatus prepare_status) mutable {
+                                  SlotRead read;
+                                  decode_slot(ring, prepare, ring_status == io::IoStatus::ok,
+                                              prepare_status == io::IoStatus::ok, read);
+                                  const bool intact =
+                                      read.ring == Part::valid && read.prepare == Part::valid &&
+                                      read.ring_header.checksum() == header.checksum() &&
+                                      read.prepare_header.checksum() == header.checksum() &&
+                                      read.prepare_has_body == has_body;
+                                  done(intact);
+                                });
+                });
 }
 
 void Journal::read_checkpoint(uint32_t area, uint64_t offset_bytes, uint64_t size_bytes,
@@ -293,18 +292,19 @@ void Journal::read_checkpoint(uint32_t area, uint64_t offset_bytes, uint64_t siz
   KEEL_ASSERT(offset_bytes + size_bytes <= layout_.checkpoint_area_size_bytes);
   const uint64_t first = offset_bytes / sector_size * sector_size;
   const uint64_t end = round_up_to_sector(offset_bytes + size_bytes);
-  auto buffer = std::make_unique<std::vector<uint8_t>>(std::max<uint64_t>(end - first, sector_size));
+  auto buffer =
+      std::make_unique<std::vector<uint8_t>>(std::max<uint64_t>(end - first, sector_size));
   std::span<uint8_t> into(*buffer);
-  storage_.read(layout_.checkpoint_offset(area) + first, into,
-                [buffer = std::move(buffer), skip = offset_bytes - first, size_bytes,
-                 done = std::move(done)](io::IoStatus status) mutable {
-                  if (status != io::IoStatus::ok) {
-                    done(std::nullopt);
-                    return;
-                  }
-                  done(std::string(reinterpret_cast<const char*>(buffer->data() + skip),
-                                   size_bytes));
-                });
+  storage_.read(
+      layout_.checkpoint_offset(area) + first, into,
+      [buffer = std::move(buffer), skip = offset_bytes - first, size_bytes,
+       done = std::move(done)](io::IoStatus status) mutable {
+        if (status != io::IoStatus::ok) {
+          done(std::nullopt);
+          return;
+        }
+        done(std::string(reinterpret_cast<const char*>(buffer->data() + skip), size_bytes));
+      });
 }
 
 }  // namespace keel::vsr

@@ -217,10 +217,9 @@ void Replica::Impl::write_checkpoint(const proto::CheckpointId& id, std::string 
         }
         std::vector<proto::CheckpointId> kept{id};
         for (const proto::CheckpointId& old : checkpoints) {
-          const uint32_t old_area = static_cast<uint32_t>(
-              (old.op() / config.checkpoint_interval) % config.checkpoint_retention);
-          if (old.op() < id.op() && old_area != area &&
-              kept.size() < config.checkpoint_retention) {
+          const uint32_t old_area = static_cast<uint32_t>((old.op() / config.checkpoint_interval) %
+                                                          config.checkpoint_retention);
+          if (old.op() < id.op() && old_area != area && kept.size() < config.checkpoint_retention) {
             kept.push_back(old);
           }
         }
@@ -232,20 +231,20 @@ void Replica::Impl::write_checkpoint(const proto::CheckpointId& id, std::string 
 // --- State transfer ---
 
 void Replica::Impl::start_state_transfer(const char* why) {
-  (void)why;
   if (transfer.active || replica_count == 1) return;
   transfer = Transfer{};
   transfer.active = true;
   transfer.peer = primary_of(view) == self ? (self + 1) % replica_count : primary_of(view);
   event(ReplicaEvent::state_transfer_started);
+  debug("state transfer: {}", why);
 }
 
 void Replica::Impl::state_transfer_tick() {
   if (!transfer.active) {
-    const bool behind = status == Status::normal && primary_of(view) != self &&
-                        primary_checkpoint_seen > commit_min &&
-                        primary_op_seen + 2 * uint64_t{config.pipeline_max} >
-                            commit_min + config.wal_slots;
+    const bool behind =
+        status == Status::normal && primary_of(view) != self &&
+        primary_checkpoint_seen > commit_min &&
+        primary_op_seen + 2 * uint64_t{config.pipeline_max} > commit_min + config.wal_slots;
     if (behind) start_state_transfer("behind the primary's WAL");
     return;
   }
@@ -269,11 +268,11 @@ void Replica::Impl::on_request_checkpoint(const proto::RequestCheckpoint& messag
   if (status != Status::normal && status != Status::view_change) return;
   const proto::CheckpointId* id = nullptr;
   for (const proto::CheckpointId& retained : checkpoints) {
-    const bool wanted = message.checkpoint().op() == 0
-                            ? &retained == &checkpoints.front()
-                            : retained.op() == message.checkpoint().op() &&
-                                  retained.snapshot_checksum() ==
-                                      message.checkpoint().snapshot_checksum();
+    const bool wanted =
+        message.checkpoint().op() == 0
+            ? &retained == &checkpoints.front()
+            : retained.op() == message.checkpoint().op() &&
+                  retained.snapshot_checksum() == message.checkpoint().snapshot_checksum();
     if (wanted) id = &retained;
   }
   if (id == nullptr || id->snapshot_size_bytes() == 0) return;
@@ -283,8 +282,8 @@ void Replica::Impl::on_request_checkpoint(const proto::RequestCheckpoint& messag
   const uint32_t area =
       static_cast<uint32_t>((id->op() / config.checkpoint_interval) % config.checkpoint_retention);
   journal.read_checkpoint(area, message.offset_bytes(), size_bytes,
-                          [this, from, id_copy = *id, offset = message.offset_bytes()](
-                              std::optional<std::string> data) {
+                          [this, from, id_copy = *id,
+                           offset = message.offset_bytes()](std::optional<std::string> data) {
                             if (!data) return;
                             proto::CheckpointChunk chunk;
                             *chunk.mutable_checkpoint() = id_copy;
@@ -341,6 +340,7 @@ void Replica::Impl::finish_state_transfer() {
   commit_min_checksum = target.header_checksum();
   commit_max = std::max(commit_max, commit_min);
   last_timestamp_ns = std::max(last_timestamp_ns, target.timestamp_ns());
+  applied_timestamp_ns = target.timestamp_ns();
   op = std::max(op, commit_min);
   state_loaded = true;
   std::string data = std::move(transfer.data);

@@ -15,26 +15,46 @@ constexpr uint64_t sector_size = io::BlockStorage::sector_size_bytes;
 
 const char* replica_event_name(ReplicaEvent event) {
   switch (event) {
-    case ReplicaEvent::view_change_started: return "view_changes_started";
-    case ReplicaEvent::view_started: return "views_started";
-    case ReplicaEvent::restarted: return "restarts";
-    case ReplicaEvent::superblock_repaired: return "superblock_repairs";
-    case ReplicaEvent::recovery_started: return "recoveries_started";
-    case ReplicaEvent::recovery_completed: return "recoveries_completed";
-    case ReplicaEvent::wal_slot_faulty: return "wal_slots_faulty_at_start";
-    case ReplicaEvent::wal_torn_head: return "wal_torn_heads";
-    case ReplicaEvent::header_repaired: return "header_repairs";
-    case ReplicaEvent::prepare_repaired: return "prepare_repairs";
-    case ReplicaEvent::truncated_by_nacks: return "truncations_by_nacks";
-    case ReplicaEvent::checkpoint_written: return "checkpoints";
-    case ReplicaEvent::checkpoint_fallback: return "checkpoint_fallbacks";
-    case ReplicaEvent::state_transfer_started: return "state_transfers_started";
-    case ReplicaEvent::state_transfer_completed: return "state_transfers";
-    case ReplicaEvent::scrub_repair: return "scrub_repairs";
-    case ReplicaEvent::clock_rejected: return "clock_rejections";
-    case ReplicaEvent::client_evicted: return "client_evictions";
-    case ReplicaEvent::write_verify_retry: return "write_verify_retries";
-    case ReplicaEvent::count_: break;
+    case ReplicaEvent::view_change_started:
+      return "view_changes_started";
+    case ReplicaEvent::view_started:
+      return "views_started";
+    case ReplicaEvent::restarted:
+      return "restarts";
+    case ReplicaEvent::superblock_repaired:
+      return "superblock_repairs";
+    case ReplicaEvent::recovery_started:
+      return "recoveries_started";
+    case ReplicaEvent::recovery_completed:
+      return "recoveries_completed";
+    case ReplicaEvent::wal_slot_faulty:
+      return "wal_slots_faulty_at_start";
+    case ReplicaEvent::wal_torn_head:
+      return "wal_torn_heads";
+    case ReplicaEvent::header_repaired:
+      return "header_repairs";
+    case ReplicaEvent::prepare_repaired:
+      return "prepare_repairs";
+    case ReplicaEvent::truncated_by_nacks:
+      return "truncations_by_nacks";
+    case ReplicaEvent::checkpoint_written:
+      return "checkpoints";
+    case ReplicaEvent::checkpoint_fallback:
+      return "checkpoint_fallbacks";
+    case ReplicaEvent::state_transfer_started:
+      return "state_transfers_started";
+    case ReplicaEvent::state_transfer_completed:
+      return "state_transfers";
+    case ReplicaEvent::scrub_repair:
+      return "scrub_repairs";
+    case ReplicaEvent::clock_rejected:
+      return "clock_rejections";
+    case ReplicaEvent::client_evicted:
+      return "client_evictions";
+    case ReplicaEvent::write_verify_retry:
+      return "write_verify_retries";
+    case ReplicaEvent::count_:
+      break;
   }
   return "unknown";
 }
@@ -49,7 +69,9 @@ Replica::Replica(const Config& config, io::Env env, uint32_t replica, StateMachi
 
 Replica::~Replica() = default;
 
-uint64_t Replica::storage_size_bytes(const Config& config) { return Layout(config).total_size_bytes; }
+uint64_t Replica::storage_size_bytes(const Config& config) {
+  return Layout(config).total_size_bytes;
+}
 
 std::vector<uint8_t> Replica::format(const Config& config, uint64_t cluster_id, uint32_t replica) {
   KEEL_ASSERT(config.validate().empty());
@@ -174,8 +196,10 @@ void Replica::Impl::load_checkpoint(size_t index) {
     commit_min = newest.op();
     commit_min_checksum = newest.header_checksum();
     last_timestamp_ns = newest.timestamp_ns();
+    applied_timestamp_ns = newest.timestamp_ns();
     state_loaded = false;
-    journal.read_all([this](std::vector<Journal::SlotRead> slots) { on_journal_read(std::move(slots)); });
+    journal.read_all(
+        [this](std::vector<Journal::SlotRead> slots) { on_journal_read(std::move(slots)); });
     return;
   }
   const proto::CheckpointId id = checkpoints[index];
@@ -191,6 +215,7 @@ void Replica::Impl::load_checkpoint(size_t index) {
     commit_min = id.op();
     commit_min_checksum = id.header_checksum();
     last_timestamp_ns = id.timestamp_ns();
+    applied_timestamp_ns = id.timestamp_ns();
     state_loaded = true;
     journal.read_all(
         [this](std::vector<Journal::SlotRead> slots) { on_journal_read(std::move(slots)); });
@@ -199,8 +224,8 @@ void Replica::Impl::load_checkpoint(size_t index) {
     restore(std::string());
     return;
   }
-  const uint32_t area = static_cast<uint32_t>((id.op() / config.checkpoint_interval) %
-                                              config.checkpoint_retention);
+  const uint32_t area =
+      static_cast<uint32_t>((id.op() / config.checkpoint_interval) % config.checkpoint_retention);
   journal.read_checkpoint(area, 0, id.snapshot_size_bytes(), restore);
 }
 
@@ -242,7 +267,8 @@ void Replica::Impl::classify_slot(uint64_t slot, const Journal::SlotRead& read) 
   if (e.known && (e.header.op() <= commit_min || e.header.op() > commit_min + config.wal_slots)) {
     e = LogEntry{};
   }
-  const bool damaged = read.ring == Journal::Part::garbage || read.prepare == Journal::Part::garbage;
+  const bool damaged =
+      read.ring == Journal::Part::garbage || read.prepare == Journal::Part::garbage;
   if (damaged) event(ReplicaEvent::wal_slot_faulty);
 }
 
@@ -258,6 +284,7 @@ void Replica::Impl::choose_head() {
   }
   for (LogEntry& e : log) {
     if (e.known && e.header.op() > op) e = LogEntry{};
+    if (e.known) last_timestamp_ns = std::max(last_timestamp_ns, e.header.timestamp_ns());
   }
   if (op > commit_min) {
     LogEntry& head = entry(op);
@@ -292,13 +319,11 @@ void Replica::Impl::finish_start() {
 
 // --- Messages ---
 
-template <typename Message>
-void Replica::Impl::send(uint32_t to, Kind kind, const Message& message) {
+void Replica::Impl::send(uint32_t to, Kind kind, const google::protobuf::MessageLite& message) {
   io::send_message(env.bus, to, static_cast<uint16_t>(kind), message);
 }
 
-template <typename Message>
-void Replica::Impl::broadcast(Kind kind, const Message& message) {
+void Replica::Impl::broadcast(Kind kind, const google::protobuf::MessageLite& message) {
   for (uint32_t r = 0; r < replica_count; r++) {
     if (r != self) send(r, kind, message);
   }
@@ -311,11 +336,11 @@ void Replica::Impl::event(ReplicaEvent e) {
 void Replica::Impl::receive(io::NodeId from, uint16_t kind, std::span<const uint8_t> body) {
   if (!starting_done && status != Status::recovering) return;
   switch (static_cast<Kind>(kind)) {
-#define KEEL_VSR_CASE(KIND, TYPE, CALL)         \
-  case Kind::KIND: {                            \
-    TYPE message;                               \
-    if (parse_message(body, message)) CALL;     \
-    return;                                     \
+#define KEEL_VSR_CASE(KIND, TYPE, CALL)     \
+  case Kind::KIND: {                        \
+    TYPE message;                           \
+    if (parse_message(body, message)) CALL; \
+    return;                                 \
   }
     KEEL_VSR_CASE(request, proto::Request, on_request(message, from))
     KEEL_VSR_CASE(prepare, proto::Prepare, on_prepare(message, from))
@@ -324,8 +349,7 @@ void Replica::Impl::receive(io::NodeId from, uint16_t kind, std::span<const uint
     KEEL_VSR_CASE(start_view_change, proto::StartViewChange, on_start_view_change(message))
     KEEL_VSR_CASE(do_view_change, proto::DoViewChange, on_do_view_change(message))
     KEEL_VSR_CASE(start_view, proto::StartView, on_start_view(message, from))
-    KEEL_VSR_CASE(request_start_view, proto::RequestStartView,
-                  on_request_start_view(message, from))
+    KEEL_VSR_CASE(request_start_view, proto::RequestStartView, on_request_start_view(message, from))
     KEEL_VSR_CASE(recovery, proto::Recovery, on_recovery(message, from))
     KEEL_VSR_CASE(recovery_response, proto::RecoveryResponse, on_recovery_response(message))
     KEEL_VSR_CASE(request_prepare, proto::RequestPrepare, on_request_prepare(message, from))
@@ -373,7 +397,8 @@ void Replica::Impl::tick() {
   if (status == Status::normal && primary_of(view) == self) primary_tick();
   if (status == Status::normal && primary_of(view) != self) backup_tick();
   if (status == Status::view_change) {
-    const uint64_t backoff = std::min<uint64_t>(uint64_t{1} << std::min<uint32_t>(view_change_attempts, 3), 8);
+    const uint64_t backoff =
+        std::min<uint64_t>(uint64_t{1} << std::min<uint32_t>(view_change_attempts, 3), 8);
     if (ticks - view_change_tick > config.ticks(config.view_change_timeout_ms) * backoff) {
       start_view_change(view + 1, true);
     } else if (ticks % 4 == 0) {
@@ -440,6 +465,8 @@ void Replica::Impl::on_pong(const proto::Pong& message) {
 // --- Normal operation: requests (VRR 4.1 steps 1-2) ---
 
 void Replica::Impl::on_request(const proto::Request& request, io::NodeId from) {
+  debug("request from {} client {:x} session {} request {} register {} (primary {})", from,
+        request.client(), request.session(), request.request(), request.register_(), is_primary());
   if (!is_primary() || from < replica_count || installing) return;
   remember_client(request.client(), from);
   // Until it has applied everything committed, the client table may be behind: wait.
@@ -496,7 +523,8 @@ void Replica::Impl::reply_to_client(const proto::Request& request, const proto::
 void Replica::Impl::remember_client(uint64_t client, io::NodeId from) {
   client_nodes[client] = from;
   const size_t entries_max = 2 * size_t{config.clients_max} + config.request_queue_max;
-  for (auto it = client_nodes.begin(); client_nodes.size() > entries_max && it != client_nodes.end();) {
+  for (auto it = client_nodes.begin();
+       client_nodes.size() > entries_max && it != client_nodes.end();) {
     if (sessions.count(it->first) == 0 && requests_in_flight.count(it->first) == 0 &&
         it->first != client) {
       it = client_nodes.erase(it);
@@ -516,11 +544,11 @@ bool Replica::Impl::can_write(uint64_t op_new) const {
 
 void Replica::Impl::prepare_batch() {
   while (is_primary() && !installing && !request_queue.empty() &&
-         pipeline.size() < config.pipeline_max && can_write(op + 1) &&
-         clock_sync.synchronized()) {
+         pipeline.size() < config.pipeline_max && can_write(op + 1) && clock_sync.synchronized()) {
     proto::Batch batch;
     uint64_t size_bytes = header_size_bytes + 64;
-    while (!request_queue.empty() && batch.requests_size() < static_cast<int>(config.batch_requests_max)) {
+    while (!request_queue.empty() &&
+           batch.requests_size() < static_cast<int>(config.batch_requests_max)) {
       const uint64_t next = request_queue.front().ByteSizeLong() + 8;
       if (size_bytes + next > config.message_size_bytes_max) break;
       size_bytes += next;
@@ -541,11 +569,13 @@ void Replica::Impl::prepare_batch() {
     seal_header(header, body, env.cluster_id);
     last_timestamp_ns = header.timestamp_ns();
     op = header.op();
+    debug("prepare op {} with {} requests", op, batch.requests_size());
     pipeline.push_back(Pending{header, body});
     for (uint32_t r = 0; r < replica_count; r++) {
       if (r != self) send_prepare(pipeline.back(), r);
     }
     put_entry(header, std::move(body), [this](bool) { advance_commit_max_from_acks(); });
+    entry(op).verified = true;  // the primary's own log is the log of its view
   }
 }
 
@@ -708,25 +738,26 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
   const bool with_body = body.has_value();
   const uint64_t checksum = header.checksum();
   const uint64_t slot = journal.slot_of(header.op());
-  journal.write_entry(header, std::move(body),
-                      [this, slot, checksum, with_body, done = std::move(done)](bool durable) mutable {
-                        LogEntry& e = log[slot];
-                        RingState& r = ring[slot];
-                        if (durable) {
-                          r = RingState{true, true, e.header.op(), checksum};
-                          r.checksum = checksum;
-                        }
-                        const bool current = e.known && e.header.checksum() == checksum;
-                        if (current) {
-                          e.writing = false;
-                          e.present = durable && with_body;
-                          if (e.present && e.scrub_damaged) {
-                            e.scrub_damaged = false;
-                            event(ReplicaEvent::scrub_repair);
-                          }
-                        }
-                        done(durable && current);
-                      });
+  journal.write_entry(
+      header, std::move(body),
+      [this, slot, checksum, with_body, done = std::move(done)](bool durable) mutable {
+        LogEntry& e = log[slot];
+        RingState& r = ring[slot];
+        if (durable) {
+          r = RingState{true, true, e.header.op(), checksum};
+          r.checksum = checksum;
+        }
+        const bool current = e.known && e.header.checksum() == checksum;
+        if (current) {
+          e.writing = false;
+          e.present = durable && with_body;
+          if (e.present && e.scrub_damaged) {
+            e.scrub_damaged = false;
+            event(ReplicaEvent::scrub_repair);
+          }
+        }
+        done(durable && current);
+      });
 }
 
 // Walks the hash chain down from a trusted entry: each entry whose checksum is the parent its
@@ -817,17 +848,18 @@ void Replica::Impl::apply_prepare(const proto::Header& header, const std::string
   KEEL_ASSERT(body_matches(header, body));
   KEEL_ASSERT(header.op() <= commit_max);
   // Cluster timestamps strictly increase along the log.
-  KEEL_ASSERT(header.timestamp_ns() > last_timestamp_ns || header.op() == 0 ||
-              last_timestamp_ns == 0 || header.timestamp_ns() > last_timestamp_ns);
+  KEEL_ASSERT(header.timestamp_ns() > applied_timestamp_ns);
   if (header.operation() == proto::APPLY) {
     proto::Batch batch;
     const bool parsed = batch.ParseFromString(body);
     KEEL_ASSERT(parsed);  // it verified against its checksum: the primary wrote it
     for (const proto::Request& request : batch.requests()) apply_request(header, request);
   }
+  applied_timestamp_ns = header.timestamp_ns();
   last_timestamp_ns = std::max(last_timestamp_ns, header.timestamp_ns());
   commit_min = header.op();
   commit_min_checksum = header.checksum();
+  debug("committed op {}", commit_min);
   after_commit(header);
 }
 
@@ -899,8 +931,8 @@ uint64_t Replica::Impl::replicated_checksum() const {
   uint64_t sum = state_machine.checksum();
   for (const auto& [client, session] : sessions) {
     const uint64_t words[4] = {session.client, session.session, session.request, session.op};
-    sum = io::checksum(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(words),
-                                                sizeof(words))) ^
+    sum = io::checksum(
+              std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(words), sizeof(words))) ^
           (sum * 0x9e3779b97f4a7c15ULL);
     sum ^= io::checksum(std::span<const uint8_t>(
         reinterpret_cast<const uint8_t*>(session.reply.data()), session.reply.size()));
@@ -950,7 +982,7 @@ void Replica::Impl::persist_next() {
     auto running = std::move(persist_running);
     persist_running.clear();
     for (auto& done : running) done();
-    persist_next();
+    if (!persisting) persist_next();  // a waiter may have started the next write already
   });
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/vsr/config.h"
@@ -17,33 +18,33 @@
 namespace keel::vsr {
 
 enum class Status : uint8_t {
-  starting,      // reading the superblock, checkpoint and WAL
-  normal,        // VRR 4.1
-  view_change,   // VRR 4.2
-  recovering,    // VRR 4.3: lost its superblock (a wiped or damaged disk); may not vote
+  starting,     // reading the superblock, checkpoint and WAL
+  normal,       // VRR 4.1
+  view_change,  // VRR 4.2
+  recovering,   // VRR 4.3: lost its superblock (a wiped or damaged disk); may not vote
 };
 
 // Things a replica did, for metrics and the simulator's coverage counters.
 enum class ReplicaEvent : uint8_t {
   view_change_started,
-  view_started,            // became normal in a new view (as primary or backup)
-  restarted,               // started from a readable superblock
-  superblock_repaired,     // some superblock copy was stale, torn or misdirected at start
-  recovery_started,        // VRR 4.3: no superblock (wiped)
+  view_started,         // became normal in a new view (as primary or backup)
+  restarted,            // started from a readable superblock
+  superblock_repaired,  // some superblock copy was stale, torn or misdirected at start
+  recovery_started,     // VRR 4.3: no superblock (wiped)
   recovery_completed,
-  wal_slot_faulty,         // a WAL slot found damaged at start
-  wal_torn_head,           // the newest prepare was torn at start
-  header_repaired,         // a header learned from a peer
-  prepare_repaired,        // a prepare body fetched from a peer and written
-  truncated_by_nacks,      // a view change dropped uncommitted ops a quorum never held
+  wal_slot_faulty,     // a WAL slot found damaged at start
+  wal_torn_head,       // the newest prepare was torn at start
+  header_repaired,     // a header learned from a peer
+  prepare_repaired,    // a prepare body fetched from a peer and written
+  truncated_by_nacks,  // a view change dropped uncommitted ops a quorum never held
   checkpoint_written,
-  checkpoint_fallback,     // the newest checkpoint was damaged; an older one was used
+  checkpoint_fallback,  // the newest checkpoint was damaged; an older one was used
   state_transfer_started,
   state_transfer_completed,
-  scrub_repair,            // the scrubber found a damaged prepare and it was repaired
-  clock_rejected,          // a replica's clock was outside the agreed interval
-  client_evicted,          // a session left the client table to make room
-  write_verify_retry,      // a WAL write read back wrong (misdirected or damaged) and was redone
+  scrub_repair,        // the scrubber found a damaged prepare and it was repaired
+  clock_rejected,      // a replica's clock was outside the agreed interval
+  client_evicted,      // a session left the client table to make room
+  write_verify_retry,  // a WAL write read back wrong (misdirected or damaged) and was redone
   count_,
 };
 const char* replica_event_name(ReplicaEvent event);
@@ -57,6 +58,9 @@ class ReplicaObserver {
   virtual void committed(uint32_t replica, uint64_t op, uint64_t header_checksum,
                          uint64_t state_checksum) {}
   virtual void event(uint32_t replica, ReplicaEvent event) {}
+  // A line describing a protocol step, for debugging (the simulator prints them on request).
+  virtual bool logging() const { return false; }
+  virtual void log(uint32_t replica, std::string_view line) {}
 };
 
 class Replica {

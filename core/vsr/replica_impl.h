@@ -3,6 +3,8 @@
 // start-up; view_change.cc: view changes and recovery; repair.cc: repair, scrubbing, state
 // transfer and checkpoints). Not part of the public interface.
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -159,10 +161,13 @@ struct Replica::Impl {
   uint32_t primary_of(uint64_t v) const { return static_cast<uint32_t>(v % replica_count); }
   bool is_primary() const { return status == Status::normal && primary_of(view) == self; }
   void event(ReplicaEvent e);
-  template <typename Message>
-  void send(uint32_t to, Kind kind, const Message& message);
-  template <typename Message>
-  void broadcast(Kind kind, const Message& message);
+  template <typename... Args>
+  void debug(fmt::format_string<Args...> format, Args&&... args) {
+    if (observer == nullptr || !observer->logging()) return;
+    observer->log(self, fmt::format(format, std::forward<Args>(args)...));
+  }
+  void send(uint32_t to, Kind kind, const google::protobuf::MessageLite& message);
+  void broadcast(Kind kind, const google::protobuf::MessageLite& message);
   uint64_t now_tick() const { return ticks; }
 
   const Config config;
@@ -184,8 +189,9 @@ struct Replica::Impl {
   uint64_t op = 0;
   uint64_t commit_min = 0;
   uint64_t commit_max = 0;
-  uint64_t commit_min_checksum = 0;  // header checksum of op commit_min
-  uint64_t last_timestamp_ns = 0;
+  uint64_t commit_min_checksum = 0;   // header checksum of op commit_min
+  uint64_t last_timestamp_ns = 0;     // the newest timestamp in the log (the primary's floor)
+  uint64_t applied_timestamp_ns = 0;  // of op commit_min
   std::vector<proto::CheckpointId> checkpoints;  // retained, newest first
   bool state_loaded = false;  // the state machine holds the state after commit_min
 
@@ -197,7 +203,7 @@ struct Replica::Impl {
   std::deque<Pending> pipeline;
   std::deque<proto::Request> request_queue;
   std::map<uint64_t, uint64_t> requests_in_flight;  // client -> request, queued or prepared
-  std::map<uint64_t, io::NodeId> client_nodes;       // client -> the node it sends from
+  std::map<uint64_t, io::NodeId> client_nodes;      // client -> the node it sends from
   std::vector<uint64_t> acked_op;  // per replica: highest op it acknowledged in this view
   uint64_t heartbeat_tick = 0;
 

@@ -44,6 +44,8 @@ void Replica::Impl::start_view_change(uint64_t new_view, bool increment_attempts
     view_change_tick = ticks;
     if (increment_attempts) view_change_attempts++;
     event(ReplicaEvent::view_change_started);
+    debug("view change to {} (log_view {} op {} commit {}/{})", view, log_view, op, commit_min,
+          commit_max);
   }
   start_view_change_from[self] = true;
   if (view > log_view && !same) {
@@ -121,6 +123,9 @@ proto::DoViewChange Replica::Impl::make_do_view_change() const {
 void Replica::Impl::send_do_view_change() {
   if (status != Status::view_change || !do_view_change_sent) return;
   proto::DoViewChange dvc = make_do_view_change();
+  debug("do_view_change {} to {}: log_view {} op {} commit {}/{} headers {} faulty {}", view,
+        primary_of(view), log_view, op, commit_min, commit_max, dvc.headers_size(),
+        dvc.faulty_slots_size());
   if (primary_of(view) == self) {
     do_view_changes[self] = std::move(dvc);
     try_finish_view_change();
@@ -175,7 +180,10 @@ void Replica::Impl::try_finish_view_change() {
     const LogEntry* e = entry_if(k);
     if (e != nullptr && e->present) body_available[e->header.checksum()] = true;
   }
-  if (commit_best > head) return;  // committed ops hidden by damage: wait for more logs
+  if (commit_best > head) {
+    debug("view {}: waiting, commit {} beyond head {}", view, commit_best, head);
+    return;  // committed ops hidden by damage: wait for more logs
+  }
 
   const auto nacks = [&](uint64_t k, uint64_t checksum, bool any) {
     uint32_t count = 0;
@@ -197,7 +205,10 @@ void Replica::Impl::try_finish_view_change() {
       uncertain_max = std::max(uncertain_max, k);
     }
   }
-  if (uncertain_max > head && nacks(head + 1, 0, true) < quorum) return;
+  if (uncertain_max > head && nacks(head + 1, 0, true) < quorum) {
+    debug("view {}: waiting, ops up to {} may hide behind damaged slots", view, uncertain_max);
+    return;
+  }
 
   uint64_t head_new = head;
   for (uint64_t k = commit_best + 1; k <= head; k++) {
@@ -215,6 +226,8 @@ void Replica::Impl::try_finish_view_change() {
       break;
     }
     if (checksum != 0) request_prepare(k, checksum);
+    debug("view {}: waiting for op {} ({:016x}): no body, {} nacks", view, k, checksum,
+          checksum == 0 ? 0 : nacks(k, checksum, false));
     return;  // wait: a repair or another log may settle it
   }
   if (head_new > commit_min && head_new > checkpoints.front().op() + config.wal_slots) {
@@ -225,6 +238,8 @@ void Replica::Impl::try_finish_view_change() {
   for (const auto& [k, header] : candidate) {
     if (k > commit_min && k <= head_new) headers.push_back(header);
   }
+  debug("view {}: decided op {} commit {} from {} logs (log_view {})", view, head_new, commit_best,
+        do_view_changes.size(), log_view_max);
   install_log(view, head_new, commit_best, headers, true);
 }
 
@@ -240,7 +255,8 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
   installing = true;
   auto pending = std::make_shared<uint32_t>(1);
   auto failed = std::make_shared<bool>(false);
-  const auto finish = [this, new_view, new_op, new_commit, as_primary, pending, failed](bool durable) {
+  const auto finish = [this, new_view, new_op, new_commit, as_primary, pending,
+                       failed](bool durable) {
     if (!durable) *failed = true;
     if (--*pending > 0) return;
     if (view != new_view || !installing) return;
@@ -312,6 +328,8 @@ void Replica::Impl::become_normal(uint64_t new_view, uint64_t new_op, bool as_pr
   primary_contact_tick = ticks;
   commit_progress_tick = ticks;
   event(ReplicaEvent::view_started);
+  debug("normal in view {} as {}: op {} commit {}/{}", view, as_primary ? "primary" : "backup", op,
+        commit_min, commit_max);
   if (as_primary) {
     KEEL_ASSERT(primary_of(view) == self);
     pipeline.clear();
@@ -362,11 +380,12 @@ void Replica::Impl::on_start_view(const proto::StartView& message, io::NodeId fr
     return;
   }
   std::vector<proto::Header> headers(message.headers().begin(), message.headers().end());
+  debug("start_view {} from {}: op {} commit {}", message.view(), from, message.op(),
+        message.commit());
   install_log(message.view(), message.op(), message.commit(), headers, false);
 }
 
-void Replica::Impl::on_request_start_view(const proto::RequestStartView& message,
-                                          io::NodeId from) {
+void Replica::Impl::on_request_start_view(const proto::RequestStartView& message, io::NodeId from) {
   if (from >= replica_count || from == self || !is_primary()) return;
   if (message.view() > view) return;
   send(from, Kind::start_view, make_start_view());
@@ -389,6 +408,7 @@ void Replica::Impl::start_recovery() {
   starting_done = true;
   state_loaded = false;
   event(ReplicaEvent::recovery_started);
+  debug("recovering: no superblock");
   recovery_nonce = env.random.next_u64() | 1;
   recovery_tick_started = ticks;
   recovery_responses.clear();

@@ -7,11 +7,11 @@
 namespace keel::vsr {
 
 enum class Kind : uint16_t {
-  request = 1,           // client -> replica: Request
-  reply = 2,             // replica -> client: Reply
-  prepare = 3,           // primary -> backup: Prepare
-  prepare_ok = 4,        // backup -> primary: PrepareOk
-  commit = 5,            // primary -> backup: Commit (heartbeat)
+  request = 1,     // client -> replica: Request
+  reply = 2,       // replica -> client: Reply
+  prepare = 3,     // primary -> backup: Prepare
+  prepare_ok = 4,  // backup -> primary: PrepareOk
+  commit = 5,      // primary -> backup: Commit (heartbeat)
   start_view_change = 6,
   do_view_change = 7,
   start_view = 8,
@@ -20,7 +20,7 @@ enum class Kind : uint16_t {
   recovery_response = 11,
   // 12 and 13 are reserved.
   request_prepare = 14,
-  prepare_repair = 15,   // answer to request_prepare: Prepare
+  prepare_repair = 15,  // answer to request_prepare: Prepare
   request_checkpoint = 16,
   checkpoint_chunk = 17,
   ping = 18,

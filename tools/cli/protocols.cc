@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "sim/vsr_protocol.h"
 #include "tests/fixture/counter.h"
 #include "tools/cli/args.h"
 
@@ -16,11 +17,19 @@ std::unique_ptr<sim::ProtocolUnderTest> make_protocol(std::string_view name, std
     }
     return std::make_unique<fixture::CounterProtocol>(counter_bug);
   }
-  throw UsageError(fmt::format("--protocol: unknown protocol '{}' (known: fixture-counter)", name));
+  if (name == "vsr") {
+    if (bug != "none") {
+      throw UsageError(fmt::format("--bug: '{}' is not a bug of vsr (one of: none)", bug));
+    }
+    return std::make_unique<sim::VsrProtocol>();
+  }
+  throw UsageError(
+      fmt::format("--protocol: unknown protocol '{}' (known: vsr, fixture-counter)", name));
 }
 
 std::string protocol_help() {
-  return "  fixture-counter  a primary-backup counter kept in tests/fixture to prove the\n"
+  return "  vsr              Viewstamped Replication replicating the KV state machine\n"
+         "  fixture-counter  a primary-backup counter kept in tests/fixture to prove the\n"
          "                   simulator; a test fixture, not a protocol to deploy\n";
 }
 

@@ -3,7 +3,7 @@
 #include <xxhash.h>
 
 #include <charconv>
-#include <set>
+#include <map>
 
 #include "io/assert.h"
 
@@ -24,6 +24,15 @@ proto::Result integer_result(int64_t value) {
   return result;
 }
 
+uint64_t varint_size_bytes(uint64_t value) {
+  uint64_t size_bytes = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    size_bytes++;
+  }
+  return size_bytes;
+}
+
 }  // namespace
 
 proto::Result error_result(proto::ErrorCode code, std::string message) {
@@ -36,6 +45,25 @@ proto::Result error_result(proto::ErrorCode code, std::string message) {
 StateMachine::StateMachine(const Limits& limits) : limits_(limits) {
   KEEL_ASSERT(limits.key_size_bytes_max > 0 && limits.value_size_bytes_max > 0);
   KEEL_ASSERT(limits.keys_max > 0 && limits.command_keys_max > 0);
+  KEEL_ASSERT(limits.state_size_bytes_max > 0);
+}
+
+uint64_t StateMachine::snapshot_size_bytes_max() const {
+  // A snapshot is a KeyValues: per entry a tag and a length, then the key's and the value's tag,
+  // length and bytes. The keys' and values' bytes sum to at most state_size_bytes_max.
+  const uint64_t key_length_bytes = varint_size_bytes(limits_.key_size_bytes_max);
+  const uint64_t value_length_bytes = varint_size_bytes(limits_.value_size_bytes_max);
+  const uint64_t entry_body_bytes_max = 2 + key_length_bytes + value_length_bytes +
+                                        limits_.key_size_bytes_max + limits_.value_size_bytes_max;
+  const uint64_t entry_framing_bytes_max =
+      1 + varint_size_bytes(entry_body_bytes_max) + 2 + key_length_bytes + value_length_bytes;
+  uint64_t framing_bytes = 0;
+  uint64_t total_bytes = 0;
+  const bool overflow =
+      __builtin_mul_overflow(limits_.keys_max, entry_framing_bytes_max, &framing_bytes) ||
+      __builtin_add_overflow(framing_bytes, limits_.state_size_bytes_max, &total_bytes);
+  KEEL_ASSERT(!overflow);
+  return total_bytes;
 }
 
 proto::Result StateMachine::apply(const proto::Command& command) {
@@ -67,6 +95,19 @@ proto::Result StateMachine::apply(const proto::Command& command) {
 proto::Result StateMachine::store_full() const {
   return error_result(proto::TOO_MANY_KEYS,
                       "the store holds its limit of " + std::to_string(limits_.keys_max) + " keys");
+}
+
+proto::Result StateMachine::state_too_large(uint64_t size_bytes_after) const {
+  return error_result(proto::STORE_FULL, "the write would make the keys and values " +
+                                             std::to_string(size_bytes_after) +
+                                             " bytes, over the limit of " +
+                                             std::to_string(limits_.state_size_bytes_max));
+}
+
+uint64_t StateMachine::size_bytes_after_put(const std::string& key, uint64_t value_size) const {
+  const auto found = entries_.find(key);
+  const uint64_t before = found == entries_.end() ? 0 : key.size() + found->second.size();
+  return size_bytes_ - before + key.size() + value_size;
 }
 
 proto::Result StateMachine::too_many_keys() const {
@@ -113,6 +154,8 @@ proto::Result StateMachine::set(const std::string& key, const std::string& value
   if (!entries_.contains(key) && entries_.size() >= limits_.keys_max) {
     return store_full();
   }
+  const uint64_t size_bytes_after = size_bytes_after_put(key, value.size());
+  if (size_bytes_after > limits_.state_size_bytes_max) return state_too_large(size_bytes_after);
   put(key, value);
   return ok_result();
 }
@@ -165,7 +208,10 @@ proto::Result StateMachine::incr_by(const std::string& key, int64_t delta) {
   if (found == entries_.end() && entries_.size() >= limits_.keys_max) {
     return store_full();
   }
-  put(key, std::to_string(next));
+  std::string text = std::to_string(next);
+  const uint64_t size_bytes_after = size_bytes_after_put(key, text.size());
+  if (size_bytes_after > limits_.state_size_bytes_max) return state_too_large(size_bytes_after);
+  put(key, std::move(text));
   return integer_result(next);
 }
 
@@ -174,20 +220,34 @@ proto::Result StateMachine::mset(const proto::KeyValues& pairs) {
   if (static_cast<uint64_t>(pairs.pairs_size()) > limits_.command_keys_max) {
     return too_many_keys();
   }
-  // All or nothing: every limit is checked before anything is written.
-  std::set<std::string_view> new_keys;
+  // All or nothing: every limit is checked before anything is written. The later pair for a
+  // key wins, so only its value is counted and written (an earlier, larger one could pass the
+  // state size limit on the way).
+  std::map<std::string_view, std::string_view> values;
   for (const proto::KeyValue& pair : pairs.pairs()) {
     proto::Result error;
     if (!check_key(pair.key(), error)) return error;
     if (pair.value().size() > limits_.value_size_bytes_max) {
       return value_too_large(pair.value().size());
     }
-    if (!entries_.contains(pair.key())) new_keys.insert(pair.key());
+    values[pair.key()] = pair.value();
   }
-  if (entries_.size() + new_keys.size() > limits_.keys_max) {
+  uint64_t new_keys = 0;
+  uint64_t size_bytes_after = size_bytes_;
+  for (const auto& [key, value] : values) {
+    const auto found = entries_.find(std::string(key));
+    if (found == entries_.end()) {
+      new_keys++;
+    } else {
+      size_bytes_after -= key.size() + found->second.size();
+    }
+    size_bytes_after += key.size() + value.size();
+  }
+  if (entries_.size() + new_keys > limits_.keys_max) {
     return store_full();
   }
-  for (const proto::KeyValue& pair : pairs.pairs()) put(pair.key(), pair.value());
+  if (size_bytes_after > limits_.state_size_bytes_max) return state_too_large(size_bytes_after);
+  for (const auto& [key, value] : values) put(std::string(key), std::string(value));
   return ok_result();
 }
 
@@ -220,6 +280,8 @@ proto::Result StateMachine::append(const std::string& key, const std::string& va
   if (found == entries_.end() && entries_.size() >= limits_.keys_max) {
     return store_full();
   }
+  const uint64_t size_bytes_after = size_bytes_after_put(key, current_size + value.size());
+  if (size_bytes_after > limits_.state_size_bytes_max) return state_too_large(size_bytes_after);
   put(key, found == entries_.end() ? value : found->second + value);
   return integer_result(static_cast<int64_t>(current_size + value.size()));
 }
@@ -253,11 +315,13 @@ void StateMachine::put(const std::string& key, std::string value) {
     found->second = std::move(value);
     checksum_ += entry_hash(key, found->second);
     size_bytes_ += key.size() + found->second.size();
+    KEEL_ASSERT(size_bytes_ <= limits_.state_size_bytes_max);
     return;
   }
   KEEL_ASSERT(entries_.size() < limits_.keys_max);
   checksum_ += entry_hash(key, value);
   size_bytes_ += key.size() + value.size();
+  KEEL_ASSERT(size_bytes_ <= limits_.state_size_bytes_max);
   entries_.emplace(key, std::move(value));
 }
 
@@ -290,7 +354,9 @@ bool StateMachine::restore(std::string_view snapshot) {
   for (const proto::KeyValue& pair : pairs.pairs()) {
     if (pair.key().size() > limits_.key_size_bytes_max ||
         pair.value().size() > limits_.value_size_bytes_max ||
-        restored.entries_.contains(pair.key())) {
+        restored.entries_.contains(pair.key()) ||
+        restored.size_bytes_ + pair.key().size() + pair.value().size() >
+            limits_.state_size_bytes_max) {
       return false;
     }
     restored.put(pair.key(), pair.value());

@@ -18,6 +18,9 @@ struct Limits {
   uint64_t value_size_bytes_max = 64 * 1024;
   uint64_t keys_max = 100'000;
   uint64_t command_keys_max = 64;  // keys named by one DEL, EXISTS, MSET or MGET
+  // The bytes of all keys and values together (size_bytes()), so that a snapshot, and the
+  // checkpoint area that holds it, has a bound even when many keys hold large values.
+  uint64_t state_size_bytes_max = 64ull << 20;
 };
 
 class StateMachine {
@@ -31,8 +34,11 @@ class StateMachine {
   // O(1); mixed with the key count so that an empty state is not the only one summing to zero.
   uint64_t checksum() const { return checksum_ ^ (entries_.size() * 0x9e3779b97f4a7c15ULL); }
   uint64_t key_count() const { return entries_.size(); }
-  uint64_t size_bytes() const { return size_bytes_; }
+  uint64_t size_bytes() const { return size_bytes_; }  // of all keys and values together
   const Limits& limits() const { return limits_; }
+  // An upper bound on snapshot().size() under the limits: the keys and values plus each
+  // entry's Protobuf framing.
+  uint64_t snapshot_size_bytes_max() const;
 
   // The whole state, in key order, for checkpoints and state transfer.
   std::string snapshot() const;
@@ -56,6 +62,9 @@ class StateMachine {
   proto::Result strlen(const std::string& key) const;
 
   proto::Result store_full() const;
+  proto::Result state_too_large(uint64_t size_bytes_after) const;
+  // The size_bytes() after key is written with a value of value_size bytes.
+  uint64_t size_bytes_after_put(const std::string& key, uint64_t value_size) const;
   proto::Result too_many_keys() const;
   proto::Result value_too_large(uint64_t size_bytes) const;
   // Checks a command's key count and key sizes; a non-empty error result if they fail.

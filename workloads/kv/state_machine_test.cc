@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "workloads/kv/replicated.h"
+
 namespace keel::kv {
 namespace {
 
@@ -182,6 +184,105 @@ TEST(KvStateMachine, LimitsAreClearErrors) {
   EXPECT_FALSE(machine.apply(set_command("c", "1")).error().message().empty());
 }
 
+TEST(KvStateMachine, TheStateSizeLimitIsAStoreFullError) {
+  Limits limits;
+  limits.state_size_bytes_max = 10;  // bytes of keys and values together
+  StateMachine machine(limits);
+  EXPECT_TRUE(machine.apply(set_command("a", "1234")).ok());  // 5 bytes
+  EXPECT_TRUE(machine.apply(set_command("b", "123")).ok());   // 9 bytes
+  EXPECT_EQ(error_of(machine.apply(set_command("c", "1"))), proto::STORE_FULL);
+  EXPECT_EQ(error_of(machine.apply(set_command("b", "12345"))), proto::STORE_FULL);
+  EXPECT_EQ(error_of(machine.apply(append_command("a", "56"))), proto::STORE_FULL);
+  EXPECT_EQ(error_of(machine.apply(incr_by_command("c", 1))), proto::STORE_FULL);
+  EXPECT_EQ(error_of(machine.apply(mset_command({{"a", "1234"}, {"c", "12"}}))), proto::STORE_FULL);
+  EXPECT_EQ(machine.size_bytes(), 9u);  // A failed command changes nothing.
+  EXPECT_EQ(machine.key_count(), 2u);
+  EXPECT_FALSE(machine.apply(set_command("c", "1")).error().message().empty());
+
+  // Writes that shrink or keep the size go through; so does reaching the limit exactly.
+  EXPECT_TRUE(machine.apply(append_command("b", "4")).has_integer());  // 10 bytes
+  EXPECT_EQ(machine.size_bytes(), 10u);
+  EXPECT_TRUE(machine.apply(set_command("a", "")).ok());  // 6 bytes
+  // MSET counts the later pair of a key, and what it replaces.
+  EXPECT_TRUE(machine.apply(mset_command({{"a", "123456"}, {"a", "1"}, {"b", ""}})).ok());
+  EXPECT_EQ(machine.size_bytes(), 3u);
+  EXPECT_EQ(machine.apply(incr_by_command("c", 999999)).integer(), 999999);        // 10 bytes
+  EXPECT_EQ(error_of(machine.apply(incr_by_command("c", 1))), proto::STORE_FULL);  // "1000000"
+  EXPECT_EQ(machine.apply(keys_command({"c"}, 'd')).integer(), 1);
+  EXPECT_EQ(machine.size_bytes(), 3u);
+}
+
+TEST(KvStateMachine, RestoreRejectsASnapshotOverTheStateSizeLimit) {
+  StateMachine big;
+  big.apply(set_command("a", "12345"));
+  big.apply(set_command("b", "12345"));
+  Limits limits;
+  limits.state_size_bytes_max = 11;
+  StateMachine small(limits);
+  EXPECT_FALSE(small.restore(big.snapshot()));
+  limits.state_size_bytes_max = 12;
+  StateMachine fits(limits);
+  EXPECT_TRUE(fits.restore(big.snapshot()));
+  EXPECT_EQ(fits.checksum(), big.checksum());
+}
+
+TEST(KvStateMachine, ASnapshotOfAFullStoreFitsItsBound) {
+  Limits limits;
+  limits.keys_max = 40;
+  limits.key_size_bytes_max = 200;
+  limits.value_size_bytes_max = 300;
+  limits.state_size_bytes_max = 12'000;
+  StateMachine machine(limits);
+  // Fill the store to its limits, with keys and values of the largest sizes.
+  for (int i = 0; i < 40; i++) {
+    std::string key = std::to_string(i);
+    key.resize(200, 'k');
+    machine.apply(set_command(key, std::string(300, 'v')));
+  }
+  EXPECT_GE(machine.size_bytes(), 12'000u - 500u);
+  EXPECT_LE(machine.snapshot().size(), machine.snapshot_size_bytes_max());
+  EXPECT_LE(machine.snapshot_size_bytes_max(), 12'000u + 40u * 16u);  // framing stays small
+}
+
+TEST(KvReplicated, AppliesSerializedCommandsAndReturnsSerializedResults) {
+  KvReplicated replicated;
+  proto::Result result;
+  ASSERT_TRUE(
+      result.ParseFromString(replicated.apply(set_command("k", "v").SerializeAsString(), 1)));
+  EXPECT_TRUE(result.ok());
+  ASSERT_TRUE(result.ParseFromString(replicated.apply(get_command("k").SerializeAsString(), 2)));
+  EXPECT_EQ(result.value().value(), "v");
+  EXPECT_EQ(replicated.checksum(), replicated.machine().checksum());
+}
+
+TEST(KvReplicated, MalformedBytesAreAnErrorResultAndChangeNothing) {
+  KvReplicated replicated;
+  const uint64_t before = replicated.checksum();
+  for (const std::string& bytes : {std::string("\xff\xff\xff garbage"), std::string("\x0a\x05"
+                                                                                    "ab")}) {
+    proto::Result result;
+    ASSERT_TRUE(result.ParseFromString(replicated.apply(bytes, 1)));
+    EXPECT_EQ(error_of(result), proto::MALFORMED_COMMAND);
+  }
+  proto::Result result;
+  ASSERT_TRUE(result.ParseFromString(replicated.apply("", 1)));  // parses: an empty command
+  EXPECT_EQ(error_of(result), proto::EMPTY_COMMAND);
+  EXPECT_EQ(replicated.checksum(), before);
+}
+
+TEST(KvReplicated, SnapshotsRoundTripWithinTheirBound) {
+  KvReplicated one, two;
+  one.apply(set_command("a", "1").SerializeAsString(), 1);
+  one.apply(append_command("b", "xy").SerializeAsString(), 2);
+  const std::string snapshot = one.snapshot();
+  EXPECT_LE(snapshot.size(), one.snapshot_size_bytes_max());
+  EXPECT_TRUE(two.restore(snapshot));
+  EXPECT_EQ(two.checksum(), one.checksum());
+  EXPECT_FALSE(two.restore("\xff\xff"));
+  EXPECT_EQ(two.checksum(), one.checksum());
+  EXPECT_EQ(one.snapshot_size_bytes_max(), StateMachine().snapshot_size_bytes_max());
+}
+
 TEST(KvStateMachine, ChecksumTracksTheStateNotTheHistory) {
   StateMachine one, two;
   one.apply(set_command("a", "1"));
@@ -257,6 +358,7 @@ RC_GTEST_PROP(KvStateMachineProperty, ReplicasApplyingTheSameCommandsAgree, ()) 
   Limits limits;
   limits.keys_max = 3;
   limits.value_size_bytes_max = 8;
+  limits.state_size_bytes_max = 16;
   StateMachine one(limits), two(limits);
   const int commands = *rc::gen::inRange(1, 60);
   for (int i = 0; i < commands; i++) {
@@ -264,6 +366,8 @@ RC_GTEST_PROP(KvStateMachineProperty, ReplicasApplyingTheSameCommandsAgree, ()) 
     RC_ASSERT(one.apply(command).SerializeAsString() == two.apply(command).SerializeAsString());
     RC_ASSERT(one.checksum() == two.checksum());
     RC_ASSERT(one.key_count() <= limits.keys_max);
+    RC_ASSERT(one.size_bytes() <= limits.state_size_bytes_max);
+    RC_ASSERT(one.snapshot().size() <= one.snapshot_size_bytes_max());
   }
 }
 

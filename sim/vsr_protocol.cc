@@ -1,0 +1,254 @@
+#include "sim/vsr_protocol.h"
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+
+#include "core/vsr/client.h"
+#include "core/vsr/replica.h"
+#include "io/assert.h"
+#include "sim/disk.h"
+#include "sim/kv_workload.h"
+#include "sim/linearizability.h"
+#include "workloads/kv/replicated.h"
+
+namespace keel::sim {
+namespace {
+
+constexpr uint32_t keys_in_workload = 8;
+
+kv::Limits sim_kv_limits() {
+  kv::Limits limits;
+  limits.key_size_bytes_max = 64;
+  limits.value_size_bytes_max = 512;
+  limits.keys_max = 64;
+  limits.command_keys_max = 8;
+  limits.state_size_bytes_max = 16 * 1024;
+  return limits;
+}
+
+// One choice per run, from the profile: a run's shape follows from its seed alone.
+uint64_t shape_bits(const Profile& profile) {
+  const std::string text = profile.describe();
+  return XXH3_64bits(text.data(), text.size());
+}
+
+}  // namespace
+
+vsr::Config vsr_sim_config(const Profile& profile) {
+  uint64_t bits = shape_bits(profile);
+  const auto pick = [&bits](uint64_t choices) {
+    const uint64_t choice = bits % choices;
+    bits /= choices;
+    return choice;
+  };
+  vsr::Config config;
+  config.replica_count = profile.replicas;
+  const std::array<uint32_t, 4> pipelines{1, 2, 4, 8};
+  config.pipeline_max = pipelines[pick(pipelines.size())];
+  const std::array<uint64_t, 3> intervals{8, 16, 32};
+  config.checkpoint_interval = intervals[pick(intervals.size())];
+  const std::array<uint64_t, 3> spare_slots{0, 8, 32};
+  config.wal_slots =
+      config.checkpoint_interval + 2 * uint64_t{config.pipeline_max} + spare_slots[pick(3)];
+  const std::array<uint32_t, 3> batches{1, 4, 16};
+  config.batch_requests_max = batches[pick(batches.size())];
+  config.request_queue_max = 64;
+  // Fewer sessions than clients in a third of the runs: sessions get evicted.
+  config.clients_max = pick(3) == 0 && profile.clients > 1 ? profile.clients - 1 : profile.clients;
+  config.message_size_bytes_max = 16 * 1024;
+  config.checkpoint_chunk_bytes = 4096;
+  config.repair_budget = 10;
+  config.scrub_budget = 16;
+  const kv::KvReplicated probe(sim_kv_limits());
+  // The snapshot holds the store and each session's latest reply.
+  config.snapshot_size_bytes_max =
+      probe.snapshot_size_bytes_max() + uint64_t{config.clients_max} * (1024 + 64) + 64;
+  KEEL_ASSERT(config.validate().empty());
+  return config;
+}
+
+struct VsrProtocol::Shared final : vsr::ReplicaObserver {
+  vsr::Config config;
+  RunContext* context = nullptr;
+  Profile profile;
+  std::vector<vsr::Replica*> replicas;
+  std::vector<KeyOperation> history;
+  uint64_t next_operation_id = 0;
+  // Convergence: what each op committed as, and the state after it, on whichever replica got
+  // there first. Every other replica, and every later incarnation, must agree.
+  struct Committed {
+    uint64_t header_checksum = 0;
+    uint64_t state_checksum = 0;
+  };
+  std::vector<Committed> committed_ops;
+  uint64_t commits_checked = 0;
+  std::array<uint64_t, static_cast<size_t>(vsr::ReplicaEvent::count_)> events{};
+  // KEEL_VSR_LOG=1 prints the replicas' protocol steps to stderr; it changes no decision.
+  bool log_enabled = std::getenv("KEEL_VSR_LOG") != nullptr;
+
+  void committed(uint32_t replica, uint64_t op, uint64_t header_checksum,
+                 uint64_t state_checksum) override {
+    commits_checked++;
+    if (committed_ops.size() <= op) committed_ops.resize(op + 1);
+    Committed& first = committed_ops[op];
+    if (first.header_checksum == 0) {
+      first = Committed{header_checksum, state_checksum};
+      return;
+    }
+    if (first.header_checksum != header_checksum) {
+      context->violation(fmt::format(
+          "convergence: replica {} committed op {} as {:016x}, but it was committed as {:016x}",
+          replica, op, header_checksum, first.header_checksum));
+    } else if (first.state_checksum != state_checksum) {
+      context->violation(fmt::format(
+          "convergence: replica {} holds state {:016x} after op {}, another held {:016x}", replica,
+          state_checksum, op, first.state_checksum));
+    }
+  }
+
+  bool logging() const override { return log_enabled; }
+  void log(uint32_t replica, std::string_view line) override {
+    fmt::print(stderr, "{:>12.6f} r{} {}\n", static_cast<double>(context->now_ns()) / 1e9, replica,
+               line);
+  }
+
+  void event(uint32_t replica, vsr::ReplicaEvent e) override {
+    (void)replica;
+    events[static_cast<size_t>(e)]++;
+  }
+};
+
+namespace {
+
+class ReplicaProcess final : public Process {
+ public:
+  ReplicaProcess(VsrProtocol::Shared& shared, io::NodeId id, io::Env env)
+      : shared_(shared),
+        id_(id),
+        state_machine_(sim_kv_limits()),
+        replica_(shared.config, env, id, state_machine_, &shared) {
+    KEEL_ASSERT(shared_.replicas[id_] == nullptr);
+    shared_.replicas[id_] = &replica_;
+  }
+  ~ReplicaProcess() override { shared_.replicas[id_] = nullptr; }
+
+ private:
+  VsrProtocol::Shared& shared_;
+  const io::NodeId id_;
+  kv::KvReplicated state_machine_;
+  vsr::Replica replica_;
+};
+
+class ClientProcess final : public Process {
+ public:
+  ClientProcess(VsrProtocol::Shared& shared, io::NodeId id, io::Env env)
+      : client_(shared.config, vsr::ClientOptions{}, env, env.random.next_u64()),
+        workload_(workload_options(shared.profile), env, id, *shared.context, shared.history,
+                  shared.next_operation_id,
+                  [this](std::string command,
+                         absl::AnyInvocable<void(bool known, std::string result)> done) {
+                    client_.submit(
+                        std::move(command),
+                        [done = std::move(done)](const vsr::ClientOutcome& outcome) mutable {
+                          const bool known = outcome.status == vsr::ClientOutcome::Status::ok;
+                          done(known, known ? outcome.result : std::string());
+                        });
+                  }) {}
+
+ private:
+  static KvWorkloadOptions workload_options(const Profile& profile) {
+    KvWorkloadOptions options;
+    options.keys = keys_in_workload;
+    options.value_size_bytes_max = 16;
+    options.write_fraction = profile.write_fraction;
+    options.think_mean_ns = profile.client_think_mean_ns;
+    return options;
+  }
+
+  vsr::Client client_;
+  KvWorkload workload_;
+};
+
+}  // namespace
+
+VsrProtocol::VsrProtocol() : shared_(std::make_unique<Shared>()) {}
+VsrProtocol::~VsrProtocol() = default;
+
+uint64_t VsrProtocol::disk_size_bytes() const {
+  KEEL_ASSERT(shared_->context != nullptr);
+  return vsr::Replica::storage_size_bytes(shared_->config);
+}
+
+void VsrProtocol::setup(const Profile& profile, RunContext& context) {
+  KEEL_ASSERT(profile.replicas >= replicas_min() && profile.replicas <= replicas_max());
+  shared_->profile = profile;
+  shared_->context = &context;
+  shared_->config = vsr_sim_config(profile);
+  shared_->replicas.assign(profile.replicas, nullptr);
+}
+
+void VsrProtocol::format(io::NodeId replica, uint64_t cluster_id, SimDisk& disk) {
+  const std::vector<uint8_t> zone = vsr::Replica::format(shared_->config, cluster_id, replica);
+  disk.format(0, zone);
+}
+
+std::unique_ptr<Process> VsrProtocol::start_replica(io::NodeId replica, io::Env env) {
+  return std::make_unique<ReplicaProcess>(*shared_, replica, env);
+}
+
+std::unique_ptr<Process> VsrProtocol::start_client(io::NodeId client, io::Env env) {
+  return std::make_unique<ClientProcess>(*shared_, client, env);
+}
+
+uint64_t VsrProtocol::fault_domain(uint64_t sector) const {
+  return vsr::Replica::fault_domain(shared_->config, sector);
+}
+
+bool VsrProtocol::converged(std::span<const io::NodeId> core) {
+  const vsr::Replica* first = nullptr;
+  bool primary_in_core = false;
+  for (io::NodeId id : core) {
+    const vsr::Replica* replica = shared_->replicas[id];
+    if (replica == nullptr || replica->status() != vsr::Status::normal || !replica->idle()) {
+      return false;
+    }
+    if (first == nullptr) first = replica;
+    if (replica->view() != first->view() || replica->commit_min() != first->commit_min() ||
+        replica->state_checksum() != first->state_checksum()) {
+      return false;
+    }
+    if (replica->primary()) primary_in_core = true;
+  }
+  return first != nullptr && primary_in_core;
+}
+
+std::optional<std::string> VsrProtocol::check_final() {
+  const LinearizabilityResult result = check_linearizability(shared_->history);
+  switch (result.verdict) {
+    case LinearizabilityResult::Verdict::linearizable:
+      return std::nullopt;
+    case LinearizabilityResult::Verdict::unknown:
+      return fmt::format("linearizability: unknown (the search ran out of its budget on key {})",
+                         result.key);
+    case LinearizabilityResult::Verdict::not_linearizable:
+      return "linearizability: " + result.report;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, uint64_t>> VsrProtocol::counters() const {
+  std::vector<std::pair<std::string, uint64_t>> counters;
+  for (size_t e = 0; e < shared_->events.size(); e++) {
+    counters.emplace_back(vsr::replica_event_name(static_cast<vsr::ReplicaEvent>(e)),
+                          shared_->events[e]);
+  }
+  counters.emplace_back("commits_checked", shared_->commits_checked);
+  counters.emplace_back("history_operations", shared_->history.size());
+  return counters;
+}
+
+}  // namespace keel::sim
