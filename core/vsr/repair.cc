@@ -240,6 +240,7 @@ void Replica::Impl::start_state_transfer(const char* why) {
 }
 
 void Replica::Impl::state_transfer_tick() {
+  if (transfer.finishing) return;
   if (!transfer.active) {
     const bool behind =
         status == Status::normal && primary_of(view) != self &&
@@ -295,7 +296,7 @@ void Replica::Impl::on_request_checkpoint(const proto::RequestCheckpoint& messag
 }
 
 void Replica::Impl::on_checkpoint_chunk(const proto::CheckpointChunk& message) {
-  if (!transfer.active || message.replica() >= replica_count) return;
+  if (!transfer.active || transfer.finishing || message.replica() >= replica_count) return;
   const proto::CheckpointId& id = message.checkpoint();
   if (id.snapshot_size_bytes() > config.snapshot_size_bytes_max) return;
   if (transfer.target.op() == 0) {
@@ -343,6 +344,7 @@ void Replica::Impl::finish_state_transfer() {
   applied_timestamp_ns = target.timestamp_ns();
   op = std::max(op, commit_min);
   state_loaded = true;
+  transfer.finishing = true;
   std::string data = std::move(transfer.data);
   const auto done = [this] {
     transfer = Transfer{};
@@ -351,7 +353,11 @@ void Replica::Impl::finish_state_transfer() {
       const proto::RecoveryResponse chosen = recovery_responses.begin()->second;
       std::vector<proto::Header> headers(chosen.headers().begin(), chosen.headers().end());
       nack_floor_op = chosen.op();
-      install_log(view, std::max(chosen.op(), commit_min), chosen.commit(), headers, false);
+      if (chosen.op() <= commit_min) {
+        install_log(view, commit_min, commit_min_checksum, chosen.commit(), headers, false);
+      } else {
+        install_log(view, chosen.op(), chosen.head_checksum(), chosen.commit(), headers, false);
+      }
       return;
     }
     if (op > commit_min && has_entry(op)) verify_chain_from(op);

@@ -396,7 +396,7 @@ void Replica::Impl::tick() {
   if (!starting_done) return;
   if (status == Status::normal && primary_of(view) == self) primary_tick();
   if (status == Status::normal && primary_of(view) != self) backup_tick();
-  if (status == Status::view_change) {
+  if (status == Status::view_change && !installing) {
     const uint64_t backoff =
         std::min<uint64_t>(uint64_t{1} << std::min<uint32_t>(view_change_attempts, 3), 8);
     if (ticks - view_change_tick > config.ticks(config.view_change_timeout_ms) * backoff) {
@@ -426,6 +426,7 @@ void Replica::Impl::primary_tick() {
 }
 
 void Replica::Impl::backup_tick() {
+  if (installing) return;
   if (ticks - primary_contact_tick > config.ticks(config.heartbeat_timeout_ms)) {
     start_view_change(view + 1, true);
     return;
@@ -720,7 +721,9 @@ uint64_t Replica::Impl::header_checksum_of(uint64_t op_wanted) const {
   if (op_wanted == commit_min) return commit_min_checksum;
   if (op_wanted == 0) return root.checksum();
   const LogEntry* e = entry_if(op_wanted);
-  return e == nullptr ? 0 : e->header.checksum();
+  if (e != nullptr) return e->header.checksum();
+  const LogEntry& slot = log[journal.slot_of(op_wanted)];
+  return slot.expected_op == op_wanted ? slot.expected_checksum : 0;
 }
 
 void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::string> body,

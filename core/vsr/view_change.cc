@@ -29,6 +29,8 @@ bool ring_holds(const proto::DoViewChange& dvc, uint64_t op, uint64_t checksum, 
 void Replica::Impl::start_view_change(uint64_t new_view, bool increment_attempts) {
   KEEL_ASSERT(new_view >= view);
   KEEL_ASSERT(status != Status::recovering);
+  // Adopting a log runs to its end (local writes only), so a log is never half old, half new.
+  KEEL_ASSERT(!installing);
   const bool same = new_view == view && status == Status::view_change;
   if (!same) {
     status = Status::view_change;
@@ -73,7 +75,7 @@ void Replica::Impl::send_start_view_change() {
 }
 
 void Replica::Impl::on_start_view_change(const proto::StartViewChange& message) {
-  if (status == Status::recovering || !starting_done) return;
+  if (status == Status::recovering || !starting_done || installing) return;
   if (message.replica() >= replica_count || message.replica() == self) return;
   if (message.view() < view) return;
   if (message.view() == view && status == Status::normal) return;
@@ -103,6 +105,7 @@ proto::DoViewChange Replica::Impl::make_do_view_change() const {
   dvc.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
   dvc.set_replica(self);
   dvc.set_nack_floor_op(nack_floor_op);
+  dvc.set_head_checksum(header_checksum_of(op));
   for (uint64_t k = commit_min + 1; k <= op; k++) {
     const LogEntry* e = entry_if(k);
     if (e == nullptr || !e->verified) continue;
@@ -135,7 +138,7 @@ void Replica::Impl::send_do_view_change() {
 }
 
 void Replica::Impl::on_do_view_change(const proto::DoViewChange& message) {
-  if (status == Status::recovering || !starting_done) return;
+  if (status == Status::recovering || !starting_done || installing) return;
   if (message.replica() >= replica_count || primary_of(message.view()) != self) return;
   if (message.view() < view) return;
   if (message.view() == view && status == Status::normal) {
@@ -162,6 +165,7 @@ void Replica::Impl::try_finish_view_change() {
     commit_best = std::max(commit_best, dvc.commit_max());
   }
   uint64_t head = 0;
+  uint64_t head_checksum = 0;
   std::map<uint64_t, proto::Header> candidate;
   std::map<uint64_t, bool> body_available;
   for (const auto& [replica, dvc] : do_view_changes) {
@@ -174,11 +178,23 @@ void Replica::Impl::try_finish_view_change() {
       }
       if (dvc.present(i)) body_available[header.checksum()] = true;
     }
-    if (dvc.log_view() == log_view_max) head = std::max(head, dvc.op());
+    if (dvc.log_view() == log_view_max && dvc.op() >= head) {
+      if (dvc.op() == head && head_checksum != 0 && head_checksum != dvc.head_checksum()) {
+        debug("view {}: canonical logs disagree at op {}: {:016x} from {} vs {:016x}", view, head,
+              dvc.head_checksum(), dvc.replica(), head_checksum);
+      }
+      KEEL_ASSERT(dvc.op() > head || head_checksum == 0 || head_checksum == dvc.head_checksum());
+      head = dvc.op();
+      head_checksum = dvc.head_checksum();
+    }
   }
   for (uint64_t k = commit_min + 1; k <= op; k++) {
     const LogEntry* e = entry_if(k);
     if (e != nullptr && e->present) body_available[e->header.checksum()] = true;
+  }
+  if (head_checksum == 0) {
+    debug("view {}: waiting, the head {} is known by number only", view, head);
+    return;
   }
   if (commit_best > head) {
     debug("view {}: waiting, commit {} beyond head {}", view, commit_best, head);
@@ -222,6 +238,11 @@ void Replica::Impl::try_finish_view_change() {
     if (available) continue;
     if (checksum != 0 && nacks(k, checksum, false) >= quorum) {
       head_new = k - 1;
+      const auto below = candidate.find(k - 1);
+      head_checksum = below != candidate.end() ? below->second.checksum()
+                      : found != candidate.end() ? found->second.parent()
+                                                 : 0;
+      if (head_checksum == 0) return;  // the new head's identity is unknown yet
       event(ReplicaEvent::truncated_by_nacks);
       break;
     }
@@ -240,7 +261,7 @@ void Replica::Impl::try_finish_view_change() {
   }
   debug("view {}: decided op {} commit {} from {} logs (log_view {})", view, head_new, commit_best,
         do_view_changes.size(), log_view_max);
-  install_log(view, head_new, commit_best, headers, true);
+  install_log(view, head_new, head_checksum, commit_best, headers, true);
 }
 
 // --- Adopting a log (VRR 4.2 step 5) ---
@@ -249,9 +270,13 @@ void Replica::Impl::try_finish_view_change() {
 // later), forgets entries after the new head, clears damaged slots that hold nothing, and only
 // then records the new log view durably. A crash in between leaves the old log view on disk,
 // whose log is unchanged where it matters: every entry written here is of the new log.
-void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new_commit,
-                                const std::vector<proto::Header>& headers, bool as_primary) {
+void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new_op_checksum,
+                                uint64_t new_commit, const std::vector<proto::Header>& headers,
+                                bool as_primary) {
   KEEL_ASSERT(new_op >= commit_min);
+  KEEL_ASSERT(new_op_checksum != 0);
+  // The committed prefix never changes: a new log ending at an applied op ends at the same op.
+  KEEL_ASSERT(new_op != commit_min || !state_loaded || new_op_checksum == commit_min_checksum);
   installing = true;
   auto pending = std::make_shared<uint32_t>(1);
   auto failed = std::make_shared<bool>(false);
@@ -262,6 +287,7 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
     if (view != new_view || !installing) return;
     if (*failed) {
       installing = false;  // the view change times out and is tried again
+      view_change_tick = ticks;
       return;
     }
     clear_faulty_slots_then([this, new_view, new_op, new_commit, as_primary] {
@@ -275,6 +301,8 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
       });
     });
   };
+  // The new log is trusted from its head down, link by link; nothing of the old log is.
+  for (LogEntry& e : log) e.verified = false;
   truncate_after(std::max(commit_min, std::min(op, new_op)));
   for (const proto::Header& header : headers) {
     if (header.op() <= commit_min || header.op() > new_op || !can_write(header.op())) continue;
@@ -289,9 +317,13 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
   }
   if (op > commit_min) {
     LogEntry& head = entry(op);
-    if (head.known && head.header.op() == op) {
+    if (head.known && head.header.op() == op && head.header.checksum() == new_op_checksum) {
       head.verified = true;
       verify_chain_from(op);
+    } else if (!head.writing) {
+      head = LogEntry{};
+      head.expected_op = op;
+      head.expected_checksum = new_op_checksum;
     }
   }
   finish(true);
@@ -354,6 +386,7 @@ proto::StartView Replica::Impl::make_start_view() const {
   message.set_commit(commit_max);
   message.set_replica(self);
   message.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
+  message.set_head_checksum(header_checksum_of(op));
   for (uint64_t k = std::max(commit_max, commit_min + 1); k <= op; k++) {
     const LogEntry* e = entry_if(k);
     if (e != nullptr) *message.add_headers() = e->header;
@@ -382,7 +415,9 @@ void Replica::Impl::on_start_view(const proto::StartView& message, io::NodeId fr
   std::vector<proto::Header> headers(message.headers().begin(), message.headers().end());
   debug("start_view {} from {}: op {} commit {}", message.view(), from, message.op(),
         message.commit());
-  install_log(message.view(), message.op(), message.commit(), headers, false);
+  if (message.head_checksum() == 0) return;
+  install_log(message.view(), message.op(), message.head_checksum(), message.commit(), headers,
+              false);
 }
 
 void Replica::Impl::on_request_start_view(const proto::RequestStartView& message, io::NodeId from) {
@@ -445,6 +480,7 @@ void Replica::Impl::on_recovery(const proto::Recovery& message, io::NodeId from)
     const proto::StartView start_view = make_start_view();
     *response.mutable_headers() = start_view.headers();
     *response.mutable_checkpoint() = checkpoints.front();
+    response.set_head_checksum(header_checksum_of(op));
   }
   send(from, Kind::recovery_response, response);
 }
@@ -464,7 +500,7 @@ void Replica::Impl::on_recovery_response(const proto::RecoveryResponse& message)
       !primary->second.primary()) {
     return;
   }
-  const proto::RecoveryResponse& chosen = primary->second;
+  const proto::RecoveryResponse chosen = primary->second;  // a copy: the map is reset below
   for (const proto::Header& header : chosen.headers()) {
     if (!header_valid(header, env.cluster_id)) return;
   }
