@@ -127,14 +127,13 @@ void Journal::read_all_next(uint64_t slot) {
   uint8_t* prepare = ring + sector_size;
   storage_.read(layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
                 [this, slot, ring, prepare](io::IoStatus ring_status) {
-                  storage_.read(
-                      layout_.prepare_offset(slot),
-                      std::span<uint8_t>(prepare, layout_.prepare_slot_size_bytes),
-                      [this, slot, ring, prepare, ring_status](io::IoStatus prepare_status) {
-                        decode_slot(ring, prepare, ring_status == io::IoStatus::ok,
-                                    prepare_status == io::IoStatus::ok, read_all_result_[slot]);
-                        read_all_next(slot + 1);
-                      });
+                  std::fill(prepare, prepare + layout_.prepare_slot_size_bytes, 0);
+                  read_prepare_slot(slot, prepare,
+                                    [this, slot, ring, prepare, ring_status](bool prepare_ok) {
+                                      decode_slot(ring, prepare, ring_status == io::IoStatus::ok,
+                                                  prepare_ok, read_all_result_[slot]);
+                                      read_all_next(slot + 1);
+                                    });
                 });
 }
 
@@ -240,23 +239,50 @@ void Journal::finish_job(bool durable) {
 
 // --- Reads ---
 
+// Reads the first sector, then only as many more as the header it holds says were written:
+// the rest of the slot is never written, so a damaged sector there must not spoil the read.
+void Journal::read_prepare_slot(uint64_t slot, uint8_t* into, absl::AnyInvocable<void(bool)> done) {
+  storage_.read(
+      layout_.prepare_offset(slot), std::span<uint8_t>(into, sector_size),
+      [this, slot, into, done = std::move(done)](io::IoStatus status) mutable {
+        if (status != io::IoStatus::ok) {
+          done(false);
+          return;
+        }
+        proto::Header header;
+        decode_header(header_bytes(into + slot_prefix_bytes), header);
+        const bool has_body = load_u64(into + 8) == flag_has_body;
+        const uint64_t needed =
+            round_up_to_sector(slot_prefix_bytes + header_size_bytes +
+                               (has_body ? uint64_t{header.body_size()} : 0));
+        if (needed <= sector_size || needed > layout_.prepare_slot_size_bytes) {
+          done(true);  // all there is, or a size no valid slot has: decoding will say
+          return;
+        }
+        storage_.read(layout_.prepare_offset(slot) + sector_size,
+                      std::span<uint8_t>(into + sector_size, needed - sector_size),
+                      [done = std::move(done)](io::IoStatus rest) mutable {
+                        done(rest == io::IoStatus::ok);
+                      });
+      });
+}
+
 void Journal::read_prepare(uint64_t slot, absl::AnyInvocable<void(PrepareRead)> done) {
   auto buffer = std::make_unique<std::vector<uint8_t>>(layout_.prepare_slot_size_bytes);
-  std::span<uint8_t> into(*buffer);
-  storage_.read(
-      layout_.prepare_offset(slot), into,
-      [this, buffer = std::move(buffer), done = std::move(done)](io::IoStatus status) mutable {
-        PrepareRead read;
-        bool has_body = false;
-        if (status == io::IoStatus::ok &&
-            decode_prepare_slot(buffer->data(), read.header, has_body) && has_body) {
-          read.ok = true;
-          read.body.assign(
-              reinterpret_cast<const char*>(buffer->data() + slot_prefix_bytes + header_size_bytes),
-              read.header.body_size());
-        }
-        done(std::move(read));
-      });
+  uint8_t* into = buffer->data();
+  read_prepare_slot(slot, into,
+                    [this, buffer = std::move(buffer), done = std::move(done)](bool ok) mutable {
+                      PrepareRead read;
+                      bool has_body = false;
+                      if (ok && decode_prepare_slot(buffer->data(), read.header, has_body) &&
+                          has_body) {
+                        read.ok = true;
+                        read.body.assign(reinterpret_cast<const char*>(
+                                             buffer->data() + slot_prefix_bytes + header_size_bytes),
+                                         read.header.body_size());
+                      }
+                      done(std::move(read));
+                    });
 }
 
 void Journal::verify_slot(const proto::Header& header, bool has_body,
@@ -266,25 +292,24 @@ void Journal::verify_slot(const proto::Header& header, bool has_body,
       std::make_unique<std::vector<uint8_t>>(sector_size + layout_.prepare_slot_size_bytes);
   uint8_t* ring = buffer->data();
   uint8_t* prepare = ring + sector_size;
-  storage_.read(layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
-                [this, slot, ring, prepare, header, has_body, buffer = std::move(buffer),
-                 done = std::move(done)](io::IoStatus ring_status) mutable {
-                  storage_.read(layout_.prepare_offset(slot),
-                                std::span<uint8_t>(prepare, layout_.prepare_slot_size_bytes),
-                                [this, ring, prepare, ring_status, header, has_body,
-                                 buffer = std::move(buffer),
-                                 done = std::move(done)](io::IoStatus prepare_status) mutable {
-                                  SlotRead read;
-                                  decode_slot(ring, prepare, ring_status == io::IoStatus::ok,
-                                              prepare_status == io::IoStatus::ok, read);
-                                  const bool intact =
-                                      read.ring == Part::valid && read.prepare == Part::valid &&
-                                      read.ring_header.checksum() == header.checksum() &&
-                                      read.prepare_header.checksum() == header.checksum() &&
-                                      read.prepare_has_body == has_body;
-                                  done(intact);
-                                });
-                });
+  storage_.read(
+      layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
+      [this, slot, ring, prepare, header, has_body, buffer = std::move(buffer),
+       done = std::move(done)](io::IoStatus ring_status) mutable {
+        read_prepare_slot(slot, prepare,
+                          [this, ring, prepare, ring_status, header, has_body,
+                           buffer = std::move(buffer), done = std::move(done)](bool prepare_ok) mutable {
+                            SlotRead read;
+                            decode_slot(ring, prepare, ring_status == io::IoStatus::ok,
+                                        prepare_ok, read);
+                            const bool intact =
+                                read.ring == Part::valid && read.prepare == Part::valid &&
+                                read.ring_header.checksum() == header.checksum() &&
+                                read.prepare_header.checksum() == header.checksum() &&
+                                read.prepare_has_body == has_body;
+                            done(intact);
+                          });
+      });
 }
 
 void Journal::read_checkpoint(uint32_t area, uint64_t offset_bytes, uint64_t size_bytes,

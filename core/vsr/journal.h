@@ -96,6 +96,7 @@ class Journal {
   void verify_job();
   void finish_job(bool durable);
   void read_all_next(uint64_t slot);
+  void read_prepare_slot(uint64_t slot, uint8_t* into, absl::AnyInvocable<void(bool ok)> done);
 
   const Config config_;
   io::BlockStorage& storage_;

@@ -42,6 +42,7 @@ void Replica::Impl::repair_tick() {
 
 void Replica::Impl::request_prepare(uint64_t op_wanted, uint64_t checksum) {
   if (replica_count == 1) return;
+  debug("request_prepare op {} checksum {:016x}", op_wanted, checksum);
   proto::RequestPrepare message;
   message.set_op(op_wanted);
   message.set_checksum(checksum);
@@ -64,6 +65,8 @@ void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io:
   if (status != Status::normal && status != Status::view_change) return;
   if (message.checksum() == 0 && !is_primary()) return;
   const LogEntry* e = entry_if(message.op());
+  debug("asked for op {} by {}: have {} present {} writing {}", message.op(), from, e != nullptr,
+        e != nullptr && e->present, e != nullptr && e->writing);
   if (e == nullptr || !e->present || e->writing) return;
   if (message.checksum() != 0 && e->header.checksum() != message.checksum()) return;
   if (message.checksum() == 0 && !e->verified) return;
@@ -79,6 +82,8 @@ void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io:
   const uint64_t checksum = e->header.checksum();
   journal.read_prepare(journal.slot_of(message.op()),
                        [this, from, checksum](Journal::PrepareRead read) {
+                         debug("read for repair: ok {} match {}", read.ok,
+                               read.header.checksum() == checksum);
                          if (!read.ok || read.header.checksum() != checksum) return;
                          proto::Prepare prepare;
                          *prepare.mutable_header() = read.header;
@@ -111,6 +116,8 @@ void Replica::Impl::on_prepare_repair(const proto::Prepare& prepare, io::NodeId 
   const bool from_primary = primary_of(view) == from && primary_of(view) != self &&
                             header.view() <= view && (!holds || !e.verified) && k > commit_min;
   if (!body_wanted && !chain_wanted && !from_primary) return;
+  debug("repair of op {} from {}: body_wanted {} chain_wanted {} from_primary {}", k, from,
+        body_wanted, chain_wanted, from_primary);
   const bool trusted = chain_wanted || from_primary || (body_wanted && e.verified);
   if (k > op) op = k;
   put_entry(header, prepare.body(), [this, k](bool durable) {
@@ -239,6 +246,28 @@ void Replica::Impl::start_state_transfer(const char* why) {
   debug("state transfer: {}", why);
 }
 
+// The next op has been missing for a while and a peer has checkpointed past it: its body may be
+// gone from every WAL within reach, so the state comes from that peer's checkpoint instead.
+void Replica::Impl::check_commit_stall() {
+  if (commit_min >= commit_max || status != Status::normal) {
+    commit_stall_op = 0;
+    return;
+  }
+  if (commit_stall_op != commit_min + 1) {
+    commit_stall_op = commit_min + 1;
+    commit_stall_tick = ticks;
+    return;
+  }
+  if (ticks - commit_stall_tick < 4 * config.ticks(config.repair_timeout_ms)) return;
+  for (uint32_t r = 0; r < replica_count; r++) {
+    if (r == self || peer_checkpoint_op[r] <= commit_min) continue;
+    start_state_transfer("the next op is missing and a peer has checkpointed past it");
+    transfer.peer = r;
+    commit_stall_op = 0;
+    return;
+  }
+}
+
 void Replica::Impl::state_transfer_tick() {
   if (transfer.finishing) return;
   if (!transfer.active) {
@@ -246,7 +275,11 @@ void Replica::Impl::state_transfer_tick() {
         status == Status::normal && primary_of(view) != self &&
         primary_checkpoint_seen > commit_min &&
         primary_op_seen + 2 * uint64_t{config.pipeline_max} > commit_min + config.wal_slots;
-    if (behind) start_state_transfer("behind the primary's WAL");
+    if (behind) {
+      start_state_transfer("behind the primary's WAL");
+      return;
+    }
+    check_commit_stall();
     return;
   }
   const uint64_t wait_ticks = config.ticks(config.repair_timeout_ms);

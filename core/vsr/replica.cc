@@ -142,6 +142,7 @@ Replica::Impl::Impl(const Config& config_in, io::Env env_in, uint32_t replica,
   log.assign(config.wal_slots, LogEntry{});
   ring.assign(config.wal_slots, RingState{});
   acked_op.assign(replica_count, 0);
+  peer_checkpoint_op.assign(replica_count, 0);
   start_view_change_from.assign(replica_count, false);
   env.bus.set_receiver([this](io::NodeId from, uint16_t kind, std::span<const uint8_t> body) {
     receive(from, kind, body);
@@ -381,9 +382,14 @@ void Replica::Impl::tick() {
     proto::Ping ping;
     ping.set_monotonic_ns(env.clock.monotonic_ns());
     ping.set_replica(self);
+    ping.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
     broadcast(Kind::ping, ping);
   }
   clock_sync.update(env.clock.monotonic_ns());
+  while (write_retries_seen < journal.write_retries()) {
+    write_retries_seen++;
+    event(ReplicaEvent::write_verify_retry);
+  }
   while (clock_rejections_seen < clock_sync.rejections()) {
     clock_rejections_seen++;
     event(ReplicaEvent::clock_rejected);
@@ -410,6 +416,13 @@ void Replica::Impl::tick() {
   repair_tick();
   scrub_tick();
   state_transfer_tick();
+  if (ticks % 40 == 0 && commit_min < commit_max) {
+    const LogEntry& e = entry(commit_min + 1);
+    debug("commit stalled at {}/{} op {}: next known {} op {} verified {} present {} writing {} "
+          "expected {} committing {} checkpointing {} transfer {} loaded {}",
+          commit_min, commit_max, op, e.known, e.header.op(), e.verified, e.present, e.writing,
+          e.expected_op, committing, checkpointing, transfer.active, state_loaded);
+  }
 }
 
 void Replica::Impl::primary_tick() {
@@ -450,15 +463,19 @@ void Replica::Impl::send_heartbeat() {
 
 void Replica::Impl::on_ping(const proto::Ping& message, io::NodeId from) {
   if (from >= replica_count || from == self) return;
+  peer_checkpoint_op[from] = std::max(peer_checkpoint_op[from], message.checkpoint_op());
   proto::Pong pong;
   pong.set_ping_monotonic_ns(message.monotonic_ns());
   pong.set_realtime_ns(env.clock.realtime_ns());
   pong.set_replica(self);
+  pong.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
   send(from, Kind::pong, pong);
 }
 
 void Replica::Impl::on_pong(const proto::Pong& message) {
   if (message.replica() >= replica_count || message.replica() == self) return;
+  peer_checkpoint_op[message.replica()] =
+      std::max(peer_checkpoint_op[message.replica()], message.checkpoint_op());
   clock_sync.sample(message.replica(), message.ping_monotonic_ns(), message.realtime_ns(),
                     env.clock.monotonic_ns(), env.clock.realtime_ns());
 }
@@ -751,6 +768,8 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
           r.checksum = checksum;
         }
         const bool current = e.known && e.header.checksum() == checksum;
+        debug("write of op {} done: durable {} current {} body {}", e.header.op(), durable,
+              current, with_body);
         if (current) {
           e.writing = false;
           e.present = durable && with_body;

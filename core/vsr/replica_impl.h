@@ -146,6 +146,7 @@ struct Replica::Impl {
   std::string make_snapshot() const;
   bool restore_snapshot(std::string_view snapshot);
   void state_transfer_tick();
+  void check_commit_stall();
   void start_state_transfer(const char* why);
   void on_request_checkpoint(const proto::RequestCheckpoint& message, io::NodeId from);
   void on_checkpoint_chunk(const proto::CheckpointChunk& message);
@@ -239,6 +240,11 @@ struct Replica::Impl {
   uint64_t scrub_cursor = 0;
   uint32_t scrubs_in_flight = 0;
 
+  // State transfer: the newest checkpoint each peer has reported, and since when the next op
+  // to commit has been missing.
+  std::vector<uint64_t> peer_checkpoint_op;
+  uint64_t commit_stall_tick = 0;
+  uint64_t commit_stall_op = 0;
   // State transfer.
   struct Transfer {
     bool active = false;
@@ -257,6 +263,7 @@ struct Replica::Impl {
   uint64_t ticks = 0;
   io::TimerId tick_timer = io::timer_id_none;
   uint64_t clock_rejections_seen = 0;
+  uint64_t write_retries_seen = 0;
   bool starting_done = false;
   uint64_t nack_floor_op = 0;
 };

@@ -352,6 +352,7 @@ void Replica::Impl::clear_faulty_slots_then(absl::AnyInvocable<void()> done) {
 void Replica::Impl::become_normal(uint64_t new_view, uint64_t new_op, bool as_primary) {
   KEEL_ASSERT(view == new_view);
   KEEL_ASSERT(log_view == new_view);
+  if (status == Status::recovering) event(ReplicaEvent::recovery_completed);
   status = Status::normal;
   installing = false;
   do_view_changes.clear();
