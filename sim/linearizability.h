@@ -55,6 +55,9 @@ struct LinearizabilityLimits {
   uint64_t minimize_ops_max = 200;  // larger failing histories are reported unminimized
 };
 
+// GET, EXISTS and STRLEN change no state.
+bool reads_only(KeyOperation::Kind kind);
+
 LinearizabilityResult check_linearizability(const std::vector<KeyOperation>& history,
                                             const LinearizabilityLimits& limits = {});
 

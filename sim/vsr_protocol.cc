@@ -146,7 +146,7 @@ class ReplicaProcess final : public Process {
 class ClientProcess final : public Process {
  public:
   ClientProcess(VsrProtocol::Shared& shared, io::NodeId id, io::Env env)
-      : client_(shared.config, vsr::ClientOptions{}, env, env.random.next_u64()),
+      : client_(shared.config, client_options(), env, env.random.next_u64()),
         workload_(workload_options(shared.profile), env, id, *shared.context, shared.history,
                   shared.next_operation_id,
                   [this](std::string command,
@@ -160,6 +160,15 @@ class ClientProcess final : public Process {
                   }) {}
 
  private:
+  // Clients keep trying for 10 s before they give up on a request: every give-up leaves an
+  // operation of unknown outcome, which the linearizability search must place.
+  static vsr::ClientOptions client_options() {
+    vsr::ClientOptions options;
+    options.request_timeout_ms = 500;
+    options.attempts_max = 20;
+    return options;
+  }
+
   static KvWorkloadOptions workload_options(const Profile& profile) {
     KvWorkloadOptions options;
     options.keys = keys_in_workload;
