@@ -153,6 +153,16 @@ void Journal::write_entry(const proto::Header& header, std::optional<std::string
   enqueue(std::move(job));
 }
 
+void Journal::write_ring(const proto::Header& header, absl::AnyInvocable<void(bool durable)> done) {
+  KEEL_ASSERT(header_valid(header, cluster_id_));
+  std::vector<uint8_t> ring(sector_size, 0);
+  encode_header(header, std::span<uint8_t, header_size_bytes>(ring.data(), header_size_bytes));
+  Job job;
+  job.parts.push_back(Job::Part{layout_.header_offset(slot_of(header.op())), std::move(ring)});
+  job.done = std::move(done);
+  enqueue(std::move(job));
+}
+
 void Journal::clear_slot(uint64_t slot, absl::AnyInvocable<void(bool durable)> done) {
   KEEL_ASSERT(slot < layout_.wal_slots);
   Job job;

@@ -57,6 +57,8 @@ class Journal {
   // Writes an entry to its slot: with its body, or (body nullopt) the header alone.
   void write_entry(const proto::Header& header, std::optional<std::string> body,
                    absl::AnyInvocable<void(bool durable)> done);
+  // Writes only the ring header of an entry whose prepare slot already holds it.
+  void write_ring(const proto::Header& header, absl::AnyInvocable<void(bool durable)> done);
   // Zeroes a slot's ring sector and prepare slot (a damaged slot that holds nothing of the log).
   void clear_slot(uint64_t slot, absl::AnyInvocable<void(bool durable)> done);
   void read_prepare(uint64_t slot, absl::AnyInvocable<void(PrepareRead)> done);

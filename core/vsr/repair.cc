@@ -25,6 +25,19 @@ void Replica::Impl::repair_tick() {
     LogEntry& e = entry(k);
     if (e.writing || (e.repair_tick != 0 && ticks - e.repair_tick < wait_ticks)) continue;
     const bool holds = e.known && e.header.op() == k;
+    if (holds && e.present && !ring_holds(e)) {
+      // Found at start-up in its prepare slot but not in the ring: complete the write.
+      budget--;
+      e.writing = true;
+      const uint64_t checksum = e.header.checksum();
+      journal.write_ring(e.header, [this, k, checksum](bool durable) {
+        LogEntry& e = entry(k);
+        if (durable) ring[journal.slot_of(k)] = RingState{true, true, k, checksum};
+        if (e.known && e.header.op() == k && e.header.checksum() == checksum) e.writing = false;
+        send_prepare_ok();
+      });
+      continue;
+    }
     if (holds && e.present) continue;
     if (!holds && k <= commit_min) continue;  // applied, and not kept: nothing to repair
     uint64_t checksum = 0;

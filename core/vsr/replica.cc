@@ -656,6 +656,7 @@ void Replica::Impl::send_prepare_ok() {
   ok.set_op(through);
   ok.set_checksum(header_checksum_of(through));
   ok.set_replica(self);
+  debug("prepare_ok {} in view {}", through, view);
   send(primary_of(view), Kind::prepare_ok, ok);
   prepare_ok_sent_op = through;
 }
@@ -681,6 +682,7 @@ void Replica::Impl::advance_commit_max_from_acks() {
       if (acked_op[r] >= candidate) holders++;
     }
     if (holders >= quorum) {
+      debug("commit_max {} by acks [{}]", candidate, fmt::join(acked_op, ","));
       commit_max = candidate;
       break;
     }
@@ -712,7 +714,7 @@ void Replica::Impl::on_commit(const proto::Commit& message) {
       e.verified = true;
       verify_chain_from(message.commit());
     }
-    if (message.commit() > op) {
+    if (message.commit() > op && can_write(message.commit())) {
       // It is behind the primary's log: learn the head by asking for it.
       e = LogEntry{};
       e.expected_op = message.commit();
@@ -812,14 +814,21 @@ void Replica::Impl::verify_chain_from(uint64_t op_top) {
   }
 }
 
+// An op may be acknowledged only once its ring header is durable too (README, "Recovery
+// rules"): that is what makes a readable ring without it a proof of never having acknowledged.
 uint64_t Replica::Impl::durable_through() const {
   uint64_t through = commit_min;
   while (through < op) {
     const LogEntry* next = entry_if(through + 1);
-    if (next == nullptr || !next->present || !next->verified) break;
+    if (next == nullptr || !next->present || !next->verified || !ring_holds(*next)) break;
     through++;
   }
   return through;
+}
+
+bool Replica::Impl::ring_holds(const LogEntry& e) const {
+  const RingState& r = ring[journal.slot_of(e.header.op())];
+  return r.readable && r.has && r.op == e.header.op() && r.checksum == e.header.checksum();
 }
 
 void Replica::Impl::truncate_after(uint64_t op_new) {

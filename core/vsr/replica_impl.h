@@ -4,6 +4,7 @@
 // transfer and checkpoints). Not part of the public interface.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdint>
 #include <deque>
@@ -99,7 +100,8 @@ struct Replica::Impl {
   void put_entry(const proto::Header& header, std::optional<std::string> body,
                  absl::AnyInvocable<void(bool)> done);
   void verify_chain_from(uint64_t op_top);
-  uint64_t durable_through() const;  // highest op such that every op up to it is present
+  uint64_t durable_through() const;
+  bool ring_holds(const LogEntry& e) const;  // highest op such that every op up to it is present
   bool can_write(uint64_t op_new) const;
   void truncate_after(uint64_t op_new);
   uint64_t header_checksum_of(uint64_t op) const;

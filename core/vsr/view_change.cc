@@ -15,7 +15,7 @@ bool slot_listed(const proto::DoViewChange& dvc, uint64_t slot) {
          dvc.faulty_slots().end();
 }
 
-bool ring_holds(const proto::DoViewChange& dvc, uint64_t op, uint64_t checksum, bool any) {
+bool dvc_ring_holds(const proto::DoViewChange& dvc, uint64_t op, uint64_t checksum, bool any) {
   for (int i = 0; i < dvc.ring_ops_size(); i++) {
     if (dvc.ring_ops(i) == op && (any || dvc.ring_checksums(i) == checksum)) return true;
   }
@@ -179,13 +179,12 @@ void Replica::Impl::try_finish_view_change() {
       if (dvc.present(i)) body_available[header.checksum()] = true;
     }
     if (dvc.log_view() == log_view_max && dvc.op() >= head) {
-      if (dvc.op() == head && head_checksum != 0 && head_checksum != dvc.head_checksum()) {
-        debug("view {}: canonical logs disagree at op {}: {:016x} from {} vs {:016x}", view, head,
-              dvc.head_checksum(), dvc.replica(), head_checksum);
-      }
-      KEEL_ASSERT(dvc.op() > head || head_checksum == 0 || head_checksum == dvc.head_checksum());
+      // One view, one log: two logs of the same view agree on their common head. A checksum of
+      // 0 says only that the sender knows the op by number (it is repairing it).
+      const bool same_head = dvc.op() == head && head_checksum != 0 && dvc.head_checksum() != 0;
+      KEEL_ASSERT(!same_head || head_checksum == dvc.head_checksum());
+      if (dvc.op() > head || head_checksum == 0) head_checksum = dvc.head_checksum();
       head = dvc.op();
-      head_checksum = dvc.head_checksum();
     }
   }
   for (uint64_t k = commit_min + 1; k <= op; k++) {
@@ -206,7 +205,7 @@ void Replica::Impl::try_finish_view_change() {
     for (const auto& [replica, dvc] : do_view_changes) {
       if (k <= dvc.commit_min() || k <= dvc.nack_floor_op()) continue;
       if (slot_listed(dvc, journal.slot_of(k))) continue;
-      if (ring_holds(dvc, k, checksum, any)) continue;
+      if (dvc_ring_holds(dvc, k, checksum, any)) continue;
       count++;
     }
     return count;
@@ -244,6 +243,13 @@ void Replica::Impl::try_finish_view_change() {
                                                  : 0;
       if (head_checksum == 0) return;  // the new head's identity is unknown yet
       event(ReplicaEvent::truncated_by_nacks);
+      debug("view {}: op {} ({:016x}) has no body in reach and {} nacks: truncated", view, k,
+            checksum, nacks(k, checksum, false));
+      for (const auto& [replica, dvc] : do_view_changes) {
+        debug("  dvc from {}: commit_min {} floor {} faulty {} ring_ops [{}]", replica,
+              dvc.commit_min(), dvc.nack_floor_op(), slot_listed(dvc, journal.slot_of(k)),
+              fmt::join(dvc.ring_ops(), ","));
+      }
       break;
     }
     if (checksum != 0) request_prepare(k, checksum);

@@ -11,7 +11,8 @@
 //           counters: simulated_s, requests_per_sim_s, speedup (simulated time / wall time).
 //   Memory: build/release/tools/bench/bench_vsr --ops=1000000 [--rate=1000] [--clients=10]
 //           [--seed=1] [--no-faults]
-//           prints RSS and heap in use at 10%, 25%, 50%, 75% and 100% of the operations.
+//           prints RSS and heap in use at 1% (after warm-up), 10%, 25%, 50%, 75% and 100% of
+//           the operations.
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -61,7 +62,8 @@ struct LoadOptions {
   bool faults = true;
 };
 
-// From the command line: --seed, --clients, --rate and --no-faults apply to both modes.
+// From the command line: --seed, --rate and --no-faults apply to both modes, --clients to the
+// memory mode (the speed benchmark takes its client count from its arguments).
 LoadOptions flags;
 
 keel::kv::Limits kv_limits() {
@@ -130,7 +132,36 @@ struct Stats {
   uint64_t evicted = 0;
   uint64_t latency_ns_total = 0;
   uint64_t latency_ns_max = 0;
+  // Latencies of ok requests in 100 us buckets up to 5 s (the last bucket holds the rest): a
+  // fixed size, so the memory mode's figures include no growing record of latencies.
+  static constexpr uint64_t bucket_ns = 100'000;
+  std::vector<uint32_t> latency_buckets = std::vector<uint32_t>(50'000, 0);
+
   uint64_t completed() const { return ok + timed_out + evicted; }
+  void record_latency(uint64_t latency_ns) {
+    latency_ns_total += latency_ns;
+    latency_ns_max = std::max(latency_ns_max, latency_ns);
+    latency_buckets[std::min<uint64_t>(latency_ns / bucket_ns, latency_buckets.size() - 1)]++;
+  }
+  // Ok requests that took at least latency_ns: with the client's request timeout (500 ms), those
+  // that were resent.
+  uint64_t slower_than(uint64_t latency_ns) const {
+    uint64_t count = 0;
+    for (size_t bucket = latency_ns / bucket_ns; bucket < latency_buckets.size(); bucket++) {
+      count += latency_buckets[bucket];
+    }
+    return count;
+  }
+  // The upper edge of the bucket holding the given quantile, in ms.
+  double latency_ms_quantile(double quantile) const {
+    const auto rank = static_cast<uint64_t>(quantile * static_cast<double>(ok));
+    uint64_t seen = 0;
+    for (size_t bucket = 0; bucket < latency_buckets.size(); bucket++) {
+      seen += latency_buckets[bucket];
+      if (seen > rank) return static_cast<double>((bucket + 1) * bucket_ns) / 1e6;
+    }
+    return static_cast<double>(latency_ns_max) / 1e6;
+  }
 };
 
 struct Observer final : keel::vsr::ReplicaObserver {
@@ -197,9 +228,7 @@ class LoadClient {
     switch (outcome.status) {
       case keel::vsr::ClientOutcome::Status::ok: {
         stats_.ok++;
-        const uint64_t latency_ns = env_.clock.monotonic_ns() - issued_ns_;
-        stats_.latency_ns_total += latency_ns;
-        stats_.latency_ns_max = std::max(stats_.latency_ns_max, latency_ns);
+        stats_.record_latency(env_.clock.monotonic_ns() - issued_ns_);
         break;
       }
       case keel::vsr::ClientOutcome::Status::timed_out:
@@ -227,6 +256,11 @@ class LoadClient {
   uint64_t values_ = 0;
 };
 
+uint64_t heap_in_use_bytes() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
 class Cluster {
  public:
   explicit Cluster(const LoadOptions& options)
@@ -248,10 +282,14 @@ class Cluster {
     network_.attach(std::move(attached));
     for (NodeId id = 0; id < options.replicas; id++) {
       nodes_[id]->disk()->format(0, keel::vsr::Replica::format(config_, cluster_id, id));
+    }
+    const uint64_t heap_before_replicas = heap_in_use_bytes();
+    for (NodeId id = 0; id < options.replicas; id++) {
       state_machines_.push_back(std::make_unique<keel::kv::KvReplicated>(kv_limits()));
       replicas_.push_back(std::make_unique<keel::vsr::Replica>(
           config_, nodes_[id]->env(), id, *state_machines_.back(), &observer_));
     }
+    replicas_heap_bytes_ = heap_in_use_bytes() - heap_before_replicas;
     for (NodeId id = options.replicas; id < endpoints; id++) {
       clients_.push_back(std::make_unique<LoadClient>(config_, options_, *nodes_[id], stats_));
     }
@@ -281,6 +319,9 @@ class Cluster {
   uint64_t faults() const { return world_.fault_total(); }
   const keel::vsr::Replica& replica(NodeId id) const { return *replicas_[id]; }
   uint32_t replica_count() const { return options_.replicas; }
+  // The heap the replicas and their state machines took when they were built (the disks are the
+  // simulator's, not theirs).
+  uint64_t replicas_heap_bytes() const { return replicas_heap_bytes_; }
 
  private:
   const LoadOptions options_;
@@ -296,6 +337,7 @@ class Cluster {
   std::vector<std::unique_ptr<keel::kv::KvReplicated>> state_machines_;
   std::vector<std::unique_ptr<keel::vsr::Replica>> replicas_;
   std::vector<std::unique_ptr<LoadClient>> clients_;
+  uint64_t replicas_heap_bytes_ = 0;
 };
 
 std::string replica_states(const Cluster& cluster) {
@@ -310,13 +352,17 @@ std::string replica_states(const Cluster& cluster) {
   return text;
 }
 
-// Speed: range(0) simulated seconds per iteration at 1,000 requests per simulated second (unless
-// --rate says otherwise), with network faults (1% loss, duplication and reordering, unless
-// range(1) is 0) and disk latency. Each iteration builds a
-// fresh cluster with the same seed, so every iteration must end with the same trace hash.
+// Speed: sim_s simulated seconds per iteration, with 1,000 request arrivals per simulated second
+// (--rate changes it) spread over `clients` clients, with network faults (1% loss, duplication
+// and reordering; none if faults is 0) and disk latency. A client has one request in flight at
+// a time, so the achieved rate (requests_per_sim_s) is below the arrival rate when latency is
+// above clients / rate; 29 clients is the most the simulated network allows with 3 replicas.
+// Each iteration builds a fresh cluster with the same seed, so every iteration must end with the
+// same trace hash (the label shows it).
 void BM_VsrCluster(benchmark::State& state) {
   LoadOptions options = flags;
   options.faults = flags.faults && state.range(1) != 0;
+  options.clients = static_cast<uint32_t>(state.range(2));
   const uint64_t simulated_ns = static_cast<uint64_t>(state.range(0)) * ns_per_s;
   double simulated_s_total = 0;
   double wall_s_total = 0;
@@ -325,8 +371,12 @@ void BM_VsrCluster(benchmark::State& state) {
   uint64_t events_total = 0;
   uint64_t latency_ns_total = 0;
   uint64_t latency_ns_max = 0;
+  double latency_ms_p50 = 0;
+  double latency_ms_p99 = 0;
+  uint64_t resent = 0;
   uint64_t view_changes = 0;
   uint64_t checkpoints = 0;
+  uint64_t state_transfers = 0;
   uint64_t faults = 0;
   uint64_t hash_first = 0;
   bool first = true;
@@ -344,9 +394,13 @@ void BM_VsrCluster(benchmark::State& state) {
     completed_total += stats.completed();
     latency_ns_total += stats.latency_ns_total;
     latency_ns_max = std::max(latency_ns_max, stats.latency_ns_max);
+    latency_ms_p50 = stats.latency_ms_quantile(0.50);
+    latency_ms_p99 = stats.latency_ms_quantile(0.99);
+    resent = stats.slower_than(keel::vsr::ClientOptions{}.request_timeout_ms * ns_per_ms);
     events_total += cluster.events();
     view_changes = cluster.observer().count(keel::vsr::ReplicaEvent::view_change_started);
     checkpoints = cluster.observer().count(keel::vsr::ReplicaEvent::checkpoint_written);
+    state_transfers = cluster.observer().count(keel::vsr::ReplicaEvent::state_transfer_started);
     faults = cluster.faults();
     if (first) {
       hash_first = cluster.trace_hash();
@@ -370,19 +424,25 @@ void BM_VsrCluster(benchmark::State& state) {
   state.counters["latency_ms_mean"] =
       ok_total == 0 ? 0
                     : static_cast<double>(latency_ns_total) / static_cast<double>(ok_total) / 1e6;
+  state.counters["latency_ms_p50"] = latency_ms_p50;
+  state.counters["latency_ms_p99"] = latency_ms_p99;
+  state.counters["ok_over_500ms"] = static_cast<double>(resent);
   state.counters["latency_ms_max"] = static_cast<double>(latency_ns_max) / 1e6;
   state.counters["not_ok"] = static_cast<double>(completed_total - ok_total) / iterations;
   state.counters["view_changes"] = static_cast<double>(view_changes);
   state.counters["checkpoints"] = static_cast<double>(checkpoints);
+  state.counters["state_transfers"] = static_cast<double>(state_transfers);
   state.counters["net_disk_faults"] = static_cast<double>(faults);
   state.SetItemsProcessed(static_cast<int64_t>(ok_total));
   state.SetLabel(fmt::format("seed {} trace {:016x}", options.seed, hash_first));
 }
 BENCHMARK(BM_VsrCluster)
-    ->ArgNames({"sim_s", "faults"})
-    ->Args({10, 1})
-    ->Args({60, 1})
-    ->Args({60, 0})
+    ->ArgNames({"sim_s", "faults", "clients"})
+    ->Args({10, 1, 10})
+    ->Args({60, 1, 10})
+    ->Args({60, 0, 10})
+    ->Args({60, 1, 29})
+    ->Args({60, 0, 29})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
@@ -407,8 +467,7 @@ Memory measure_memory() {
   if (getrusage(RUSAGE_SELF, &usage) == 0) {
     memory.rss_peak_bytes = static_cast<uint64_t>(usage.ru_maxrss) * 1024;
   }
-  const struct mallinfo2 info = mallinfo2();
-  memory.heap_in_use_bytes = info.uordblks + info.hblkhd;
+  memory.heap_in_use_bytes = heap_in_use_bytes();
   return memory;
 }
 
@@ -469,11 +528,13 @@ int run_memory(const LoadOptions& options, uint64_t ops) {
   const Stats& stats = cluster.stats();
   fmt::print(
       "requests: {} arrived, {} shed (backlog full), {} submitted, {} ok, {} timed out, {} "
-      "evicted; latency mean {:.2f} ms, max {:.2f} ms; checkpoints {}, state transfers {}; "
+      "evicted; latency mean {:.2f} ms, p50 {:.1f} ms, p99 {:.1f} ms, p99.9 {:.1f} ms, max {:.2f} "
+      "ms; checkpoints {}, state transfers {}; "
       "trace {:016x}\n",
       stats.arrivals, stats.shed, stats.submitted, stats.ok, stats.timed_out, stats.evicted,
       stats.ok == 0 ? 0.0 : static_cast<double>(stats.latency_ns_total) / stats.ok / 1e6,
-      static_cast<double>(stats.latency_ns_max) / 1e6,
+      stats.latency_ms_quantile(0.50), stats.latency_ms_quantile(0.99),
+      stats.latency_ms_quantile(0.999), static_cast<double>(stats.latency_ns_max) / 1e6,
       cluster.observer().count(keel::vsr::ReplicaEvent::checkpoint_written),
       cluster.observer().count(keel::vsr::ReplicaEvent::state_transfer_started),
       cluster.trace_hash());
@@ -510,7 +571,9 @@ int main(int argc, char** argv) {
     } else if (parse_flag(argument, "--rate", value)) {
       options.requests_per_s = std::max<uint64_t>(value, 1);
     } else if (parse_flag(argument, "--clients", value)) {
-      options.clients = static_cast<uint32_t>(std::clamp<uint64_t>(value, 1, 1000));
+      // The simulated network has at most 32 endpoints, replicas included.
+      options.clients =
+          static_cast<uint32_t>(std::clamp<uint64_t>(value, 1, 32 - options.replicas));
     } else if (parse_flag(argument, "--seed", value)) {
       options.seed = value;
     } else if (argument == "--no-faults") {
