@@ -232,9 +232,30 @@ void Replica::Impl::load_checkpoint(size_t index) {
 
 void Replica::Impl::on_journal_read(std::vector<Journal::SlotRead> slots) {
   KEEL_ASSERT(slots.size() == log.size());
+  anchor_window(slots);
   for (uint64_t slot = 0; slot < slots.size(); slot++) classify_slot(slot, slots[slot]);
   choose_head();
   finish_start();
+}
+
+// The WAL holds the ops after the newest checkpoint. A replica that restored an older one (the
+// newest was damaged) can replay from it only if the WAL still holds every op after it; if newer
+// ops have overwritten some, its log starts at the newest checkpoint and its state must come from
+// a peer. Either way it never forgets an op its WAL holds: those may be ops it acknowledged.
+void Replica::Impl::anchor_window(const std::vector<Journal::SlotRead>& slots) {
+  const proto::CheckpointId& newest = checkpoints.front();
+  if (!state_loaded || commit_min == newest.op()) return;
+  uint64_t op_max = 0;
+  for (const Journal::SlotRead& read : slots) {
+    if (read.ring == Journal::Part::valid) op_max = std::max(op_max, read.ring_header.op());
+    if (read.prepare == Journal::Part::valid) op_max = std::max(op_max, read.prepare_header.op());
+  }
+  if (op_max <= commit_min + config.wal_slots) return;
+  commit_min = newest.op();
+  commit_min_checksum = newest.header_checksum();
+  last_timestamp_ns = std::max(last_timestamp_ns, newest.timestamp_ns());
+  applied_timestamp_ns = newest.timestamp_ns();
+  state_loaded = false;
 }
 
 // Start-up classification (README, "Recovery rules"). The prepare slot is written before the

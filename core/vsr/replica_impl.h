@@ -68,6 +68,7 @@ struct Replica::Impl {
   void on_superblock_opened(const Superblock::OpenResult& result);
   void load_checkpoint(size_t index);
   void on_journal_read(std::vector<Journal::SlotRead> slots);
+  void anchor_window(const std::vector<Journal::SlotRead>& slots);
   void classify_slot(uint64_t slot, const Journal::SlotRead& read);
   void choose_head();
   void finish_start();

@@ -327,6 +327,17 @@ class Cluster {
   }
   void heal() { network_->heal_all(); }
 
+  // Flips one bit of a sector on the medium, durably, behind the replica's back: silent
+  // corruption of bytes the replica wrote. (SimDisk::damage_sector flips a random bit of the
+  // sector, which may fall in bytes no reader looks at; this one is aimed.)
+  void corrupt(uint32_t r, uint64_t sector, uint64_t byte) {
+    sim::SimDisk& d = disk(r);
+    std::vector<uint8_t> bytes(d.durable_bytes().begin() + sector * sector_size,
+                               d.durable_bytes().begin() + (sector + 1) * sector_size);
+    bytes[byte] ^= 0x10;
+    d.format(sector * sector_size, bytes);
+  }
+
   // The first sector of the prepare slot, and the ring sector, of op's WAL slot.
   uint64_t prepare_sector(uint64_t op) const {
     return layout_.prepare_offset(op % layout_.wal_slots) / sector_size;
@@ -507,6 +518,371 @@ TEST(VsrScenario, PrimaryCrashMidPipeline) {
   for (uint32_t r = 0; r < 3; r++) {
     EXPECT_EQ(cluster.replica(r).state_checksum(), cluster.replica(p).state_checksum());
   }
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.2: the primary is cut off from the backups, but clients still reach it. It may prepare
+// their requests, but it can never gather a quorum of PREPAREOKs, so it commits nothing and its
+// clients time out (VRR 4.1: a client resends to all replicas when its request times out). The
+// backups elect a new primary, which commits. Once the partition heals, the old primary learns of
+// the new view from the new primary's COMMIT heartbeats (VRR 4.2: a replica that learns of a
+// later view asks for its log: request_start_view / start_view), drops the ops it prepared alone,
+// and converges. No request runs twice and the requests only the old primary saw run never.
+TEST(VsrScenario, PartitionedOldPrimaryStillReceivingRequests) {
+  Cluster::Options cluster_options = options(202, 2);
+  // Client 1 gives up after three attempts of 200 ms.
+  cluster_options.client_options[1] = ClientOptions{.request_timeout_ms = 200, .attempts_max = 3};
+  Cluster cluster(cluster_options);
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint64_t view_before = cluster.replica(p).view();
+  for (uint32_t c = 0; c < 2; c++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+  Replica& old_primary = cluster.replica(p);
+  const uint64_t commit_before = old_primary.commit_max();
+  const uint64_t view_started_before = cluster.recorder().events(p, ReplicaEvent::view_started);
+
+  // The old primary is cut off from the backups; client 1 reaches only the old primary.
+  cluster.isolate(p);
+  for (uint32_t r = 0; r < 3; r++) {
+    if (r == p) continue;
+    cluster.block(cluster.client_node(1), r);
+    cluster.block(r, cluster.client_node(1));
+  }
+  const std::shared_ptr<Call> call0 = cluster.submit(0, incr_command(key_of(0)));
+  const std::shared_ptr<Call> call1 = cluster.submit(1, incr_command(key_of(1)));
+
+  // Client 1 reached only the old primary, which cannot commit: it times out.
+  ASSERT_TRUE(cluster.run_until([&] { return call1->done; }, 2 * s));
+  EXPECT_EQ(call1->outcome.status, ClientOutcome::Status::timed_out);
+  // Client 0 resent to every replica, and the new view committed its request.
+  ASSERT_TRUE(cluster.run_until([&] { return call0->done; }, 10 * s));
+  EXPECT_EQ(call0->outcome.status, ClientOutcome::Status::ok);
+  EXPECT_GT(call0->outcome.op, commit_before);
+  const std::optional<ClientOutcome> more = cluster.execute(0, incr_command(key_of(0)));
+  ASSERT_TRUE(more && more->status == ClientOutcome::Status::ok);
+
+  // The old primary still believes it leads the old view: it prepared both requests and
+  // committed neither.
+  EXPECT_TRUE(old_primary.primary());
+  EXPECT_EQ(old_primary.view(), view_before);
+  EXPECT_EQ(old_primary.op(), commit_before + 2);
+  EXPECT_EQ(old_primary.commit_max(), commit_before);
+  EXPECT_EQ(old_primary.commit_min(), commit_before);
+  const std::optional<uint32_t> new_primary = cluster.primary();  // two claim it: none returned
+  EXPECT_FALSE(new_primary.has_value());
+  uint64_t new_view = 0;
+  for (uint32_t r = 0; r < 3; r++) {
+    if (r != p && cluster.replica(r).primary()) new_view = cluster.replica(r).view();
+  }
+  EXPECT_GT(new_view, view_before);
+
+  cluster.heal();
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_FALSE(old_primary.primary());
+  EXPECT_GE(old_primary.view(), new_view);
+  EXPECT_GT(cluster.recorder().events(p, ReplicaEvent::view_started), view_started_before);
+  EXPECT_GE(old_primary.commit_min(), more->op);
+  // Client 0's two increments ran once each; client 1's timed-out one never ran.
+  EXPECT_EQ(cluster.read(0, key_of(0)), "3");
+  EXPECT_EQ(cluster.read(0, key_of(1)), "1");
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.3 ("Recovery") with the durability contract of core/vsr/journal.h, and PAR section 4
+// (a torn write of the newest entry): a backup crashes while it is writing its newest prepare, and
+// only the first 512-byte block of that write reaches the medium. The slot's checksum no longer
+// verifies and its redundant header was never written (the journal writes it only after the
+// prepare is synced), so the replica never acknowledged the op. At restart it must classify the
+// slot as faulty, take the op before it as its head, fetch the torn op (and what it missed while
+// down) from its peers, and converge with the others.
+TEST(VsrScenario, RestartWithTornLastPrepare) {
+  Cluster cluster(options(303, 2));
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint32_t b = (p + 2) % 3;
+  for (uint32_t i = 0; i < 3; i++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(0, incr_command(key_of(0)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+
+  // A prepare larger than one 512-byte block, so that a torn write leaves it incomplete.
+  // Client 1 registers first: its next request is the op that tears.
+  const std::optional<ClientOutcome> registered = cluster.execute(1, incr_command(key_of(1)));
+  ASSERT_TRUE(registered && registered->status == ClientOutcome::Status::ok);
+  ASSERT_TRUE(cluster.run_until_converged());
+  const uint64_t torn_op = cluster.replica(p).op() + 1;
+  const std::string value(600, 'x');
+  const std::shared_ptr<Call> call = cluster.submit(1, set_command("big", value));
+  const uint64_t sector = cluster.prepare_sector(torn_op);
+  sim::SimDisk& disk = cluster.disk(b);
+  const auto landed = [&] {
+    return std::memcmp(disk.current_bytes().data() + sector * sector_size,
+                       disk.durable_bytes().data() + sector * sector_size, sector_size) != 0;
+  };
+  ASSERT_TRUE(cluster.run_until(landed, s));  // written, not yet synced
+  EXPECT_EQ(cluster.replica(b).op(), torn_op);
+  std::vector<uint8_t> torn(disk.durable_bytes().begin() + sector * sector_size,
+                            disk.durable_bytes().begin() + (sector + 1) * sector_size);
+  std::memcpy(torn.data(), disk.current_bytes().data() + sector * sector_size, 512);
+  const uint64_t ring = cluster.ring_sector(torn_op);
+  const std::vector<uint8_t> ring_before(disk.durable_bytes().begin() + ring * sector_size,
+                                         disk.durable_bytes().begin() + (ring + 1) * sector_size);
+  cluster.crash(b);
+  disk.format(sector * sector_size, torn);  // whatever the crash kept: the write tore
+  // The redundant header was not written: the crash came before the prepare's sync.
+  EXPECT_EQ(std::memcmp(disk.durable_bytes().data() + ring * sector_size, ring_before.data(),
+                        sector_size),
+            0);
+
+  // The other two commit the op, and more, while the backup is down.
+  ASSERT_TRUE(cluster.run_until([&] { return call->done; }, 5 * s));
+  EXPECT_EQ(call->outcome.status, ClientOutcome::Status::ok);
+  EXPECT_EQ(call->outcome.op, torn_op);
+  for (uint32_t i = 0; i < 2; i++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(0, incr_command(key_of(0)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+
+  const uint64_t faulty_before = cluster.recorder().events(b, ReplicaEvent::wal_slot_faulty);
+  const uint64_t restarts_before = cluster.recorder().events(b, ReplicaEvent::restarted);
+  const uint64_t repaired_before = cluster.recorder().events(b, ReplicaEvent::prepare_repaired);
+  cluster.restart(b);
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(b).status() != Status::starting; },
+                                s));
+  // It classified the torn slot and its head is the op before it.
+  EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::wal_slot_faulty), faulty_before + 1);
+  EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::restarted), restarts_before + 1);
+  EXPECT_EQ(cluster.replica(b).op(), torn_op - 1);
+
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_GE(cluster.replica(b).commit_min(), torn_op + 2);
+  EXPECT_GT(cluster.recorder().events(b, ReplicaEvent::prepare_repaired), repaired_before);
+  EXPECT_EQ(cluster.read(0, "big"), value);
+  EXPECT_EQ(cluster.read(0, key_of(0)), "5");
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.2: two view changes for different views at once. One backup loses the primary first and,
+// alone, moves on from view v+1 to v+2 and beyond (each attempt times out, VRR 4.2 "if the
+// replica does not hear ... it starts a new view change"); then the other backup loses the
+// primary too and starts its own view change, for v+1. When the network heals, the higher view
+// must win: the cluster settles in one view with one primary, the same log and the same state.
+TEST(VsrScenario, TwoConcurrentViewChanges) {
+  Cluster cluster(options(404, 2));
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint32_t b1 = (p + 1) % 3, b2 = (p + 2) % 3;
+  const uint64_t v = cluster.replica(p).view();
+  for (uint32_t c = 0; c < 2; c++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+
+  cluster.isolate(b2);
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(b2).view() >= v + 2; }, 5 * s));
+  // The primary and b1 carry on, and commit more, while b2 churns.
+  const std::optional<ClientOutcome> during = cluster.execute(0, incr_command(key_of(0)));
+  ASSERT_TRUE(during && during->status == ClientOutcome::Status::ok);
+  cluster.isolate(b1);
+  cluster.block(b1, b2, true);  // still apart until the heal
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return cluster.replica(b1).status() == Status::view_change; }, 5 * s));
+  EXPECT_EQ(cluster.replica(b1).view(), v + 1);
+  EXPECT_EQ(cluster.replica(b2).status(), Status::view_change);
+  EXPECT_GE(cluster.replica(b2).view(), v + 2);
+  const uint64_t b2_view = cluster.replica(b2).view();
+
+  cluster.heal();
+  ASSERT_TRUE(cluster.run_until_converged());
+  uint32_t primaries = 0;
+  for (uint32_t r = 0; r < 3; r++) {
+    primaries += cluster.replica(r).primary();
+    EXPECT_EQ(cluster.replica(r).view(), cluster.replica(p).view());
+    EXPECT_EQ(cluster.replica(r).status(), Status::normal);
+  }
+  EXPECT_EQ(primaries, 1u);
+  EXPECT_GE(cluster.replica(p).view(), b2_view);
+  for (uint32_t c = 0; c < 2; c++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  EXPECT_EQ(cluster.read(0, key_of(0)), "3");
+  EXPECT_EQ(cluster.read(0, key_of(1)), "2");
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// PAR section 5 (protocol-aware recovery: a corrupted entry on one replica is repaired from a
+// peer that holds it intact, never by discarding it) together with VRR 4.2. An op is prepared on
+// all three replicas and committed by the primary, which answers the client; the backups have
+// not heard of the commit yet. Then the prepare of that op is damaged on the disk of the backup
+// that will lead the next view, and the primary crashes. The committed op must survive the view
+// change (the new primary's copy is damaged, the other backup's is intact), and the damaged copy
+// must be repaired from the peer.
+TEST(VsrScenario, BackupCorruptedCommittedPrepare) {
+  Cluster cluster(options(505, 2));
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint32_t d = (p + 1) % 3;  // damaged; the primary of the next view
+  const uint32_t o = (p + 2) % 3;
+  for (uint32_t c = 0; c < 2; c++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+
+  const uint64_t k = cluster.replica(p).op() + 1;
+  const std::shared_ptr<Call> call = cluster.submit(0, set_command("committed", "value"));
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return cluster.replica(d).op() >= k && cluster.replica(o).op() >= k; }, s));
+  // The backups hear nothing more from the primary, so they do not learn that k committed.
+  cluster.block(p, d);
+  cluster.block(p, o);
+  ASSERT_TRUE(cluster.run_until([&] { return call->done; }, s));
+  ASSERT_EQ(call->outcome.status, ClientOutcome::Status::ok);
+  EXPECT_EQ(call->outcome.op, k);
+  EXPECT_GE(cluster.replica(p).commit_max(), k);
+  EXPECT_LT(cluster.replica(d).commit_max(), k);
+  EXPECT_LT(cluster.replica(o).commit_max(), k);
+
+  // Silent corruption of op k's prepare on d (a bit of its header, inside what the slot's checksum
+  // covers); then the primary crashes.
+  cluster.corrupt(d, cluster.prepare_sector(k), 16 + 24);
+  const uint64_t repaired_before = cluster.recorder().events(d, ReplicaEvent::prepare_repaired);
+  cluster.crash(p);
+  cluster.heal();
+  ASSERT_TRUE(cluster.run_until_converged());
+  ASSERT_TRUE(cluster.replica(d).primary()) << "the scenario wants the damaged replica to lead";
+  EXPECT_GE(cluster.replica(d).commit_min(), k);
+  EXPECT_GE(cluster.replica(o).commit_min(), k);
+  EXPECT_GT(cluster.recorder().events(d, ReplicaEvent::prepare_repaired), repaired_before);
+  EXPECT_EQ(cluster.read(1, "committed"), "value");
+
+  cluster.restart(p);
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_EQ(cluster.read(1, key_of(0)), "1");
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.5 ("Client Recovery" and the client table): the table holds clients_max sessions; a
+// registration that finds it full evicts the least recently used session, and that client's next
+// request is answered SESSION_EVICTED (it may or may not have taken effect; here it did not). With
+// room for one session, the second client's registration evicts the first.
+TEST(VsrScenario, ClientTableEvictsLeastRecentlyUsed) {
+  Cluster cluster(options(606, 2, test_config(/*clients_max=*/1)));
+  ASSERT_TRUE(cluster.start_up());
+  std::optional<ClientOutcome> outcome = cluster.execute(0, set_command("a", "1"));
+  ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  outcome = cluster.execute(1, set_command("b", "1"));
+  ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  ASSERT_TRUE(cluster.run_until_converged());
+  for (uint32_t r = 0; r < 3; r++) {
+    EXPECT_EQ(cluster.recorder().events(r, ReplicaEvent::client_evicted), 1u) << "replica " << r;
+  }
+
+  outcome = cluster.execute(0, set_command("a", "2"));
+  ASSERT_TRUE(outcome);
+  EXPECT_EQ(outcome->status, ClientOutcome::Status::evicted);
+  // It did not take effect; the client registers again (evicting client 1) and reads.
+  EXPECT_EQ(cluster.read(0, "a"), "1");
+  outcome = cluster.execute(1, set_command("b", "2"));
+  ASSERT_TRUE(outcome);
+  EXPECT_EQ(outcome->status, ClientOutcome::Status::evicted);
+  ASSERT_TRUE(cluster.run_until_converged());
+  for (uint32_t r = 0; r < 3; r++) {
+    EXPECT_EQ(cluster.recorder().events(r, ReplicaEvent::client_evicted), 2u) << "replica " << r;
+  }
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.5, least recently used: with room for two sessions and three clients, the session whose
+// latest request is oldest goes, not the oldest registration.
+TEST(VsrScenario, ClientTableEvictsLeastRecentlyUsedOfThree) {
+  Cluster cluster(options(607, 3, test_config(/*clients_max=*/2)));
+  ASSERT_TRUE(cluster.start_up());
+  const auto write = [&](uint32_t c, const std::string& value) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(c, set_command(key_of(c), value));
+    EXPECT_TRUE(outcome);
+    return outcome ? outcome->status : ClientOutcome::Status::timed_out;
+  };
+  EXPECT_EQ(write(0, "a1"), ClientOutcome::Status::ok);  // client 0 registers first
+  EXPECT_EQ(write(1, "b1"), ClientOutcome::Status::ok);
+  EXPECT_EQ(write(0, "a2"), ClientOutcome::Status::ok);  // client 1 is now least recently used
+  EXPECT_EQ(write(2, "c1"), ClientOutcome::Status::ok);  // evicts client 1
+  EXPECT_EQ(write(0, "a3"), ClientOutcome::Status::ok);
+  EXPECT_EQ(write(1, "b2"), ClientOutcome::Status::evicted);
+  ASSERT_TRUE(cluster.run_until_converged());
+  for (uint32_t r = 0; r < 3; r++) {
+    EXPECT_EQ(cluster.recorder().events(r, ReplicaEvent::client_evicted), 1u) << "replica " << r;
+  }
+  EXPECT_EQ(cluster.read(2, key_of(0)), "a3");
+  EXPECT_EQ(cluster.read(2, key_of(1)), "b1");
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.3 (the note on durability: a replica that sent PREPAREOK must not forget the op, or the
+// quorum that committed it could vanish). One backup is down, so the primary commits with the
+// other backup's PREPAREOK alone; that backup crashes the moment its acknowledgement arrives, and
+// the primary crashes too. The backup restarts with the op in its log and, with the third
+// replica, leads a view that keeps the committed op.
+TEST(VsrScenario, RestartKeepsPromises) {
+  Cluster cluster(options(707, 2));
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint32_t b = (p + 1) % 3;  // acknowledges
+  const uint32_t o = (p + 2) % 3;  // down
+  for (uint32_t c = 0; c < 2; c++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+  cluster.crash(o);
+
+  const uint64_t k = cluster.replica(p).op() + 1;
+  const std::shared_ptr<Call> call = cluster.submit(0, set_command("promised", "kept"));
+  // Only b can have made k committed: b acknowledged it.
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(p).commit_max() >= k; }, s));
+  cluster.crash(b);
+  ASSERT_TRUE(cluster.run_until([&] { return call->done; }, s));
+  ASSERT_EQ(call->outcome.status, ClientOutcome::Status::ok);
+  EXPECT_EQ(call->outcome.op, k);
+  cluster.crash(p);
+
+  // b restarts alone: what it acknowledged is still in its log.
+  cluster.isolate(b);
+  cluster.restart(b);
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(b).status() != Status::starting; },
+                                s));
+  EXPECT_GE(cluster.replica(b).op(), k);
+
+  cluster.restart(o);
+  cluster.heal();
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_GE(cluster.replica(o).commit_min(), k);
+  EXPECT_EQ(cluster.read(1, "promised"), "kept");
+  cluster.restart(p);
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_EQ(cluster.read(1, key_of(0)), "1");
+  ASSERT_TRUE(cluster.run_until_converged());
   EXPECT_NO_VIOLATIONS(cluster);
 }
 

@@ -491,9 +491,12 @@ int run_memory(const LoadOptions& options, uint64_t ops) {
       config.snapshot_size_bytes_max, keel::vsr::Replica::storage_size_bytes(config));
   fmt::print(
       "process before cluster: rss {:.2f} MiB, heap {:.2f} MiB; after building it: rss "
-      "{:.2f} MiB, heap {:.2f} MiB\n",
+      "{:.2f} MiB, heap {:.2f} MiB, of which the {} replicas (with their state machines) "
+      "{:.1f} KiB and the simulated disks {:.2f} MiB (two images each)\n",
       mib(before.rss_bytes), mib(before.heap_in_use_bytes), mib(built.rss_bytes),
-      mib(built.heap_in_use_bytes));
+      mib(built.heap_in_use_bytes), options.replicas,
+      static_cast<double>(cluster.replicas_heap_bytes()) / 1024.0,
+      mib(2 * uint64_t{options.replicas} * keel::vsr::Replica::storage_size_bytes(config)));
   fmt::print("{:>9} {:>9} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9} {:>11} {:>8} {:>8} {:>7}\n", "ops",
              "sim_s", "wall_s", "speedup", "req/sim_s", "rss_MiB", "peak_MiB", "heap_MiB", "events",
              "pending", "commit", "views");
