@@ -332,6 +332,28 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
       head.expected_checksum = new_op_checksum;
     }
   }
+  // An entry of the old log that the new one does not vouch for must not outlive a restart: after
+  // one, the new log view would make it look like part of the new log.
+  for (uint64_t k = commit_min + 1; k <= op; k++) {
+    LogEntry& e = entry(k);
+    const bool vouched = e.known && e.header.op() == k && e.verified;
+    const uint64_t slot = journal.slot_of(k);
+    const bool disk_has_op = ring[slot].has && ring[slot].op == k;
+    if (vouched || e.writing || !(disk_has_op || (e.known && e.header.op() == k))) continue;
+    if (e.known) {
+      const uint64_t expected = e.expected_checksum;
+      e = LogEntry{};
+      e.expected_op = expected == 0 ? 0 : k;
+      e.expected_checksum = expected;
+    }
+    (*pending)++;
+    e.writing = true;
+    journal.clear_slot(slot, [this, slot, finish](bool durable) mutable {
+      if (durable) ring[slot] = RingState{};
+      log[slot].writing = false;
+      finish(durable);
+    });
+  }
   finish(true);
 }
 
@@ -394,7 +416,10 @@ proto::StartView Replica::Impl::make_start_view() const {
   message.set_replica(self);
   message.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
   message.set_head_checksum(header_checksum_of(op));
-  for (uint64_t k = std::max(commit_max, commit_min + 1); k <= op; k++) {
+  // From the commit (applied or not) to the head: the head is always named by its header when
+  // this replica still has it, so a backup can replace a stale entry at the head.
+  const uint64_t checkpoint_op = checkpoints.empty() ? 0 : checkpoints.front().op();
+  for (uint64_t k = std::max(commit_max, checkpoint_op + 1); k <= op; k++) {
     const LogEntry* e = entry_if(k);
     if (e != nullptr) *message.add_headers() = e->header;
   }
