@@ -24,12 +24,31 @@ uint64_t load_u64(const uint8_t* at) {
   return value;
 }
 
+// A ring sector: the header, a flag (1: the prepare slot held the body when this was written),
+// 7 zero bytes, and a checksum of those 72 bytes.
+constexpr uint64_t ring_flag_offset = header_size_bytes;
+constexpr uint64_t ring_checksum_offset = header_size_bytes + 8;
+
+uint64_t ring_checksum(const uint8_t* sector) {
+  return io::checksum(std::span<const uint8_t>(sector, ring_checksum_offset));
+}
+
+std::vector<uint8_t> encode_ring(const proto::Header& header, bool with_body);
+
 bool all_zero(const uint8_t* bytes, uint64_t size) {
   return std::all_of(bytes, bytes + size, [](uint8_t byte) { return byte == 0; });
 }
 
 std::span<const uint8_t, header_size_bytes> header_bytes(const uint8_t* at) {
   return std::span<const uint8_t, header_size_bytes>(at, header_size_bytes);
+}
+
+std::vector<uint8_t> encode_ring(const proto::Header& header, bool with_body) {
+  std::vector<uint8_t> ring(io::BlockStorage::sector_size_bytes, 0);
+  encode_header(header, std::span<uint8_t, header_size_bytes>(ring.data(), header_size_bytes));
+  ring[ring_flag_offset] = with_body ? 1 : 0;
+  store_u64(ring.data() + ring_checksum_offset, ring_checksum(ring.data()));
+  return ring;
 }
 
 }  // namespace
@@ -89,9 +108,14 @@ void Journal::decode_slot(const uint8_t* ring_sector, const uint8_t* prepare_slo
     read.ring = Part::empty;
   } else {
     decode_header(header_bytes(ring_sector), read.ring_header);
-    const bool valid = header_valid(read.ring_header, cluster_id_) &&
-                       all_zero(ring_sector + header_size_bytes, sector_size - header_size_bytes);
+    const uint8_t flag = ring_sector[ring_flag_offset];
+    const bool valid = header_valid(read.ring_header, cluster_id_) && flag <= 1 &&
+                       all_zero(ring_sector + ring_flag_offset + 1, 7) &&
+                       load_u64(ring_sector + ring_checksum_offset) == ring_checksum(ring_sector) &&
+                       all_zero(ring_sector + ring_checksum_offset + 8,
+                                sector_size - ring_checksum_offset - 8);
     read.ring = valid ? Part::valid : Part::garbage;
+    read.ring_has_body = valid && flag == 1;
   }
   if (!prepare_ok) {
     read.prepare = Part::garbage;
@@ -146,19 +170,17 @@ void Journal::write_entry(const proto::Header& header, std::optional<std::string
   Job job;
   job.parts.push_back(Job::Part{layout_.prepare_offset(slot),
                                 encode_prepare_slot(header, body ? &*body : nullptr)});
-  std::vector<uint8_t> ring(sector_size, 0);
-  encode_header(header, std::span<uint8_t, header_size_bytes>(ring.data(), header_size_bytes));
-  job.parts.push_back(Job::Part{layout_.header_offset(slot), std::move(ring)});
+  const bool with_body = body.has_value();
+  job.parts.push_back(Job::Part{layout_.header_offset(slot), encode_ring(header, with_body)});
   job.done = std::move(done);
   enqueue(std::move(job));
 }
 
 void Journal::write_ring(const proto::Header& header, absl::AnyInvocable<void(bool durable)> done) {
   KEEL_ASSERT(header_valid(header, cluster_id_));
-  std::vector<uint8_t> ring(sector_size, 0);
-  encode_header(header, std::span<uint8_t, header_size_bytes>(ring.data(), header_size_bytes));
   Job job;
-  job.parts.push_back(Job::Part{layout_.header_offset(slot_of(header.op())), std::move(ring)});
+  job.parts.push_back(
+      Job::Part{layout_.header_offset(slot_of(header.op())), encode_ring(header, true)});
   job.done = std::move(done);
   enqueue(std::move(job));
 }

@@ -32,6 +32,7 @@ class Journal {
   struct SlotRead {
     Part ring = Part::empty;
     proto::Header ring_header;
+    bool ring_has_body = false;  // the entry was written with its body
     Part prepare = Part::empty;
     proto::Header prepare_header;
     bool prepare_has_body = false;
@@ -57,7 +58,7 @@ class Journal {
   // Writes an entry to its slot: with its body, or (body nullopt) the header alone.
   void write_entry(const proto::Header& header, std::optional<std::string> body,
                    absl::AnyInvocable<void(bool durable)> done);
-  // Writes only the ring header of an entry whose prepare slot already holds it.
+  // Writes only the ring header of an entry whose prepare slot already holds it with its body.
   void write_ring(const proto::Header& header, absl::AnyInvocable<void(bool durable)> done);
   // Zeroes a slot's ring sector and prepare slot (a damaged slot that holds nothing of the log).
   void clear_slot(uint64_t slot, absl::AnyInvocable<void(bool durable)> done);

@@ -32,7 +32,7 @@ void Replica::Impl::repair_tick() {
       const uint64_t checksum = e.header.checksum();
       journal.write_ring(e.header, [this, k, checksum](bool durable) {
         LogEntry& e = entry(k);
-        if (durable) ring[journal.slot_of(k)] = RingState{true, true, k, checksum};
+        if (durable) ring[journal.slot_of(k)] = RingState{true, true, k, checksum, true};
         if (e.known && e.header.op() == k && e.header.checksum() == checksum) e.writing = false;
         send_prepare_ok();
       });

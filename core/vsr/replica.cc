@@ -269,6 +269,7 @@ void Replica::Impl::classify_slot(uint64_t slot, const Journal::SlotRead& read) 
     r.has = true;
     r.op = read.ring_header.op();
     r.checksum = read.ring_header.checksum();
+    r.with_body = read.ring_has_body;
   } else if (read.ring == Journal::Part::valid) {
     r.readable = false;  // a valid header of another slot: misdirected here
   }
@@ -508,10 +509,11 @@ void Replica::Impl::on_request(const proto::Request& request, io::NodeId from) {
         request.client(), request.session(), request.request(), request.register_(), is_primary());
   if (!is_primary() || from < replica_count || installing) return;
   remember_client(request.client(), from);
-  // Until it has applied everything committed, the client table may be behind: wait.
-  if (commit_min < commit_max || !state_loaded) return;
-  const Session* session = find_session(request.client());
-  if (!request.register_()) {
+  // The answers from the client table need it up to date; while the primary is still applying
+  // committed ops the request is queued as it is, and the table decides when it commits.
+  const bool table_current = commit_min == commit_max && state_loaded;
+  const Session* session = table_current ? find_session(request.client()) : nullptr;
+  if (table_current && !request.register_()) {
     if (session == nullptr || session->session != request.session()) {
       proto::Reply reply;
       reply.set_client(request.client());
@@ -787,7 +789,7 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
         LogEntry& e = log[slot];
         RingState& r = ring[slot];
         if (durable) {
-          r = RingState{true, true, e.header.op(), checksum};
+          r = RingState{true, true, e.header.op(), checksum, with_body};
           r.checksum = checksum;
         }
         const bool current = e.known && e.header.checksum() == checksum;
@@ -849,7 +851,8 @@ uint64_t Replica::Impl::durable_through() const {
 
 bool Replica::Impl::ring_holds(const LogEntry& e) const {
   const RingState& r = ring[journal.slot_of(e.header.op())];
-  return r.readable && r.has && r.op == e.header.op() && r.checksum == e.header.checksum();
+  return r.readable && r.has && r.with_body && r.op == e.header.op() &&
+         r.checksum == e.header.checksum();
 }
 
 void Replica::Impl::truncate_after(uint64_t op_new) {

@@ -42,6 +42,7 @@ struct RingState {
   bool has = false;
   uint64_t op = 0;
   uint64_t checksum = 0;
+  bool with_body = false;  // written with the body: only then may the entry be acknowledged
 };
 
 struct Session {

@@ -12,9 +12,12 @@
 //
 // KEEL_VSR_LOG=1 prints the replicas' protocol steps to stderr.
 
+#include "core/vsr/replica.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -27,7 +30,6 @@
 #include "core/vsr/client.h"
 #include "core/vsr/config.h"
 #include "core/vsr/header.h"
-#include "core/vsr/replica.h"
 #include "sim/disk.h"
 #include "sim/network.h"
 #include "sim/node.h"
@@ -118,18 +120,20 @@ class Recorder final : public ReplicaObserver {
     commits_++;
     // Within one incarnation, commits go up one op at a time (a state transfer may skip ahead).
     if (op <= last_op_[replica]) {
-      violations_.push_back(fmt::format("replica {} committed op {} after op {}", replica, op,
-                                last_op_[replica]));
+      violations_.push_back(
+          fmt::format("replica {} committed op {} after op {}", replica, op, last_op_[replica]));
     }
     last_op_[replica] = op;
     const auto [it, first] = committed_.emplace(op, Entry{header_checksum, state_checksum});
     if (first) return;
     if (it->second.header_checksum != header_checksum) {
-      violations_.push_back(fmt::format("replica {} committed op {} as header {:016x}, another as {:016x}",
-                                replica, op, header_checksum, it->second.header_checksum));
+      violations_.push_back(
+          fmt::format("replica {} committed op {} as header {:016x}, another as {:016x}", replica,
+                      op, header_checksum, it->second.header_checksum));
     } else if (it->second.state_checksum != state_checksum) {
-      violations_.push_back(fmt::format("replica {} reached state {:016x} after op {}, another {:016x}", replica,
-                                state_checksum, op, it->second.state_checksum));
+      violations_.push_back(
+          fmt::format("replica {} reached state {:016x} after op {}, another {:016x}", replica,
+                      state_checksum, op, it->second.state_checksum));
     }
   }
 
@@ -205,9 +209,8 @@ class Cluster {
     std::vector<sim::SimNode*> attached;
     for (io::NodeId id = 0; id < endpoints; id++) {
       const uint64_t disk_size = id < replica_count_ ? Replica::storage_size_bytes(config_) : 0;
-      nodes_.push_back(std::make_unique<sim::SimNode>(world_, *network_, id, cluster_id,
-                                                      sim::ClockSettings{}, disk_size,
-                                                      &disk_profile_));
+      nodes_.push_back(std::make_unique<sim::SimNode>(
+          world_, *network_, id, cluster_id, sim::ClockSettings{}, disk_size, &disk_profile_));
       attached.push_back(nodes_.back().get());
     }
     network_->attach(attached);
@@ -237,6 +240,7 @@ class Cluster {
   const Config& config() const { return config_; }
   uint32_t replica_count() const { return replica_count_; }
   uint64_t now_ns() const { return world_.now_ns(); }
+  const sim::Trace& trace() const { return trace_; }
   Recorder& recorder() { return recorder_; }
   sim::SimNetwork& network() { return *network_; }
   sim::SimDisk& disk(uint32_t r) { return *nodes_[r]->disk(); }
@@ -437,6 +441,26 @@ TEST(VsrScenario, HarnessCommitsAndConverges) {
   EXPECT_NO_VIOLATIONS(cluster);
 }
 
+// The harness is deterministic: the same seed and the same steps give the same run, record for
+// record (the trace hashes every scheduling decision, message and fault).
+TEST(VsrScenario, HarnessIsDeterministic) {
+  const auto run = [](uint64_t seed) {
+    Cluster cluster(options(seed, 2));
+    EXPECT_TRUE(cluster.start_up());
+    const std::optional<uint32_t> p = cluster.primary();
+    EXPECT_TRUE(p);
+    for (uint32_t i = 0; i < 4; i++) cluster.execute(i % 2, incr_command(key_of(0)));
+    cluster.crash(*p);
+    cluster.execute(0, incr_command(key_of(0)));
+    cluster.restart(*p);
+    EXPECT_TRUE(cluster.run_until_converged());
+    return std::pair{cluster.trace().hash(), cluster.trace().records()};
+  };
+  const auto first = run(9);
+  EXPECT_EQ(run(9), first);
+  EXPECT_NE(run(10).first, first.first);
+}
+
 // VRR 4.2 ("View Changes"): the primary fails with a full pipeline. Some ops were committed and
 // their replies reached the clients; some were committed at the primary but the replies were
 // lost; some were prepared on the backups but never committed. The new view must keep every op a
@@ -456,9 +480,8 @@ TEST(VsrScenario, PrimaryCrashMidPipeline) {
   // Every client increments its own counter once: committed, and the client saw it.
   std::vector<std::shared_ptr<Call>> calls;
   for (uint32_t c = 0; c < 4; c++) calls.push_back(cluster.submit(c, incr_command(key_of(c))));
-  ASSERT_TRUE(cluster.run_until([&] { return ok(calls[0]) && ok(calls[1]) && ok(calls[2]) &&
-                                             ok(calls[3]); },
-                                5 * s));
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return ok(calls[0]) && ok(calls[1]) && ok(calls[2]) && ok(calls[3]); }, 5 * s));
   ASSERT_TRUE(cluster.run_until_converged());
   const uint64_t acknowledged_op = primary.commit_max();
 
@@ -657,8 +680,8 @@ TEST(VsrScenario, RestartWithTornLastPrepare) {
   const uint64_t restarts_before = cluster.recorder().events(b, ReplicaEvent::restarted);
   const uint64_t repaired_before = cluster.recorder().events(b, ReplicaEvent::prepare_repaired);
   cluster.restart(b);
-  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(b).status() != Status::starting; },
-                                s));
+  ASSERT_TRUE(
+      cluster.run_until([&] { return cluster.replica(b).status() != Status::starting; }, s));
   // It classified the torn slot and its head is the op before it.
   EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::wal_slot_faulty), faulty_before + 1);
   EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::restarted), restarts_before + 1);
@@ -699,8 +722,8 @@ TEST(VsrScenario, TwoConcurrentViewChanges) {
   ASSERT_TRUE(during && during->status == ClientOutcome::Status::ok);
   cluster.isolate(b1);
   cluster.block(b1, b2, true);  // still apart until the heal
-  ASSERT_TRUE(cluster.run_until(
-      [&] { return cluster.replica(b1).status() == Status::view_change; }, 5 * s));
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(b1).status() == Status::view_change; },
+                                5 * s));
   EXPECT_EQ(cluster.replica(b1).view(), v + 1);
   EXPECT_EQ(cluster.replica(b2).status(), Status::view_change);
   EXPECT_GE(cluster.replica(b2).view(), v + 2);
@@ -870,8 +893,8 @@ TEST(VsrScenario, RestartKeepsPromises) {
   // b restarts alone: what it acknowledged is still in its log.
   cluster.isolate(b);
   cluster.restart(b);
-  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(b).status() != Status::starting; },
-                                s));
+  ASSERT_TRUE(
+      cluster.run_until([&] { return cluster.replica(b).status() != Status::starting; }, s));
   EXPECT_GE(cluster.replica(b).op(), k);
 
   cluster.restart(o);
@@ -882,6 +905,221 @@ TEST(VsrScenario, RestartKeepsPromises) {
   cluster.restart(p);
   ASSERT_TRUE(cluster.run_until_converged());
   EXPECT_EQ(cluster.read(1, key_of(0)), "1");
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.2 step 4 ("selects as the new log the one contained in the message with the largest v'
+// ... if several messages have the same v' it selects the one with the largest n"): the primary
+// crashes with two ops prepared on one backup only, and the next view is led by the other
+// backup, which never saw them. It must adopt them from the longer log (they may have been
+// committed, as far as it can tell), fetch their bodies, and commit them once each.
+TEST(VsrScenario, NewPrimaryAdoptsOpsItNeverSaw) {
+  Cluster cluster(options(111, 4));
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint32_t d = (p + 1) % 3;  // leads the next view; never sees the last two ops
+  const uint32_t o = (p + 2) % 3;  // holds them
+  for (uint32_t c = 0; c < 4; c++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+  const uint64_t committed_op = cluster.replica(p).commit_max();
+
+  cluster.block(p, d);
+  cluster.block(o, p);  // o's PREPAREOKs are lost: nothing commits
+  const std::shared_ptr<Call> call2 = cluster.submit(2, incr_command(key_of(2)));
+  const std::shared_ptr<Call> call3 = cluster.submit(3, incr_command(key_of(3)));
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(o).op() == committed_op + 2; }, s));
+  cluster.run_for(20 * ms);
+  EXPECT_EQ(cluster.replica(p).commit_max(), committed_op);
+  EXPECT_EQ(cluster.replica(d).op(), committed_op);
+
+  cluster.crash(p);
+  cluster.heal();
+  ASSERT_TRUE(cluster.run_until([&] { return ok(call2) && ok(call3); }, 10 * s));
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_TRUE(cluster.replica(d).primary());
+  // Both kept the ops they were prepared as in the old view.
+  EXPECT_EQ(call2->outcome.op + call3->outcome.op, 2 * committed_op + 3);
+  EXPECT_NE(call2->outcome.op, call3->outcome.op);
+  EXPECT_GT(std::min(call2->outcome.op, call3->outcome.op), committed_op);
+  cluster.restart(p);
+  ASSERT_TRUE(cluster.run_until_converged());
+  for (uint32_t c = 0; c < 4; c++) {
+    EXPECT_EQ(cluster.read(0, key_of(c)), c >= 2 ? "2" : "1") << "client " << c;
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.2: ops only the failed primary prepared are not part of the next view; the clients'
+// retries run in the new view instead, at the same op numbers but as different prepares. When
+// the old primary restarts with those ops still in its WAL, it must discard them, not commit
+// them: every replica commits each op number with the same header.
+TEST(VsrScenario, OldPrimaryDiscardsOpsOnlyItPrepared) {
+  Cluster cluster(options(112, 2));
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  for (uint32_t c = 0; c < 2; c++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+  const uint64_t committed_op = cluster.replica(p).commit_max();
+
+  cluster.isolate(p);
+  const std::shared_ptr<Call> call0 = cluster.submit(0, incr_command(key_of(0)));
+  const std::shared_ptr<Call> call1 = cluster.submit(1, incr_command(key_of(1)));
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(p).op() == committed_op + 2; }, s));
+  cluster.run_for(20 * ms);  // durable in the old primary's WAL
+  cluster.crash(p);
+  cluster.heal();
+  ASSERT_TRUE(cluster.run_until([&] { return ok(call0) && ok(call1); }, 10 * s));
+  const std::optional<ClientOutcome> more = cluster.execute(0, incr_command(key_of(0)));
+  ASSERT_TRUE(more && more->status == ClientOutcome::Status::ok);
+  ASSERT_TRUE(cluster.run_until_converged());
+
+  cluster.restart(p);
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_GE(cluster.replica(p).commit_min(), more->op);
+  EXPECT_EQ(cluster.read(1, key_of(0)), "3");
+  EXPECT_EQ(cluster.read(1, key_of(1)), "2");
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.3 and 5.2 (a replica far behind catches up from a checkpoint, "state transfer"): a backup
+// is down while the others commit more ops than its WAL holds (the WAL wraps past every op it
+// has); at restart the ops it needs are gone from every WAL, so it must fetch a checkpoint and
+// then the ops after it.
+TEST(VsrScenario, BackupFarBehindCatchesUpByStateTransfer) {
+  Cluster cluster(options(113, 2));
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint32_t b = (p + 2) % 3;
+  const std::optional<ClientOutcome> first = cluster.execute(0, incr_command(key_of(0)));
+  ASSERT_TRUE(first && first->status == ClientOutcome::Status::ok);
+  ASSERT_TRUE(cluster.run_until_converged());
+  cluster.crash(b);
+  const uint64_t ops = cluster.config().wal_slots + 2 * cluster.config().checkpoint_interval;
+  for (uint64_t i = 0; i < ops; i++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(i % 2, incr_command(key_of(0)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok) << "op " << i;
+  }
+  const uint64_t transfers_before =
+      cluster.recorder().events(b, ReplicaEvent::state_transfer_completed);
+  cluster.restart(b);
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_GT(cluster.recorder().events(b, ReplicaEvent::state_transfer_completed), transfers_before);
+  EXPECT_EQ(cluster.replica(b).commit_min(), cluster.replica(p).commit_min());
+  EXPECT_EQ(cluster.read(1, key_of(0)), std::to_string(ops + 1));
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.3 ("Recovery"): a backup loses its whole disk. It may not take part in view changes until
+// it has recovered from the primary of the newest view among f + 1 answers; then it takes the
+// primary's state and log and follows the cluster again. The cluster keeps committing meanwhile.
+TEST(VsrScenario, WipedBackupRecovers) {
+  Cluster cluster(options(114, 2));
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint32_t b = (p + 1) % 3;
+  for (uint32_t i = 0; i < 20; i++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(i % 2, incr_command(key_of(0)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+  cluster.crash(b);
+  cluster.disk(b).wipe();
+  cluster.restart(b);
+  ASSERT_TRUE(
+      cluster.run_until([&] { return cluster.replica(b).status() != Status::starting; }, s));
+  EXPECT_EQ(cluster.replica(b).status(), Status::recovering);
+  EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::recovery_started), 1u);
+  for (uint32_t i = 0; i < 5; i++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(i % 2, incr_command(key_of(0)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::recovery_completed), 1u);
+  EXPECT_EQ(cluster.replica(b).commit_min(), cluster.replica(p).commit_min());
+  // The recovered replica now counts: with the primary gone, it and the third replica go on.
+  cluster.crash(p);
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_EQ(cluster.read(0, key_of(0)), "25");
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// PAR section 5 (a committed entry whose only other intact copy is on a replica that is down
+// must not be truncated: a damaged slot proves nothing about what its replica acknowledged, so
+// it is not a nack) with VRR 4.2. Op k is committed by the primary and backup b; the third
+// replica never received it. Then b's WAL slot for k is corrupted (prepare and redundant header
+// both), b restarts and finds the slot faulty, and the primary crashes. b and the third replica
+// form a quorum, but only one of them can nack k: the view change must wait rather than drop k.
+// When the old primary returns with its intact copy, k is kept and the client's write is there.
+TEST(VsrScenario, CommittedOpSurvivesCorruptionOfItsOnlyOtherCopy) {
+  Cluster cluster(options(115, 2));
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint32_t b = (p + 1) % 3;  // acknowledges k, then loses it to corruption
+  const uint32_t o = (p + 2) % 3;  // never receives k
+  for (uint32_t c = 0; c < 2; c++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+
+  const uint64_t k = cluster.replica(p).op() + 1;
+  cluster.block(p, o);
+  const std::shared_ptr<Call> call = cluster.submit(0, set_command("precious", "value"));
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(b).op() >= k; }, s));
+  cluster.block(p, b);  // b does not learn that k committed
+  ASSERT_TRUE(cluster.run_until([&] { return call->done; }, s));
+  ASSERT_EQ(call->outcome.status, ClientOutcome::Status::ok);
+  EXPECT_EQ(call->outcome.op, k);
+  const uint64_t header_k = cluster.recorder().committed_header(k);
+  EXPECT_NE(header_k, 0u);  // the primary committed it
+  EXPECT_LT(cluster.replica(b).commit_max(), k);
+  EXPECT_LT(cluster.replica(o).op(), k);
+
+  cluster.crash(p);
+  cluster.crash(b);
+  cluster.corrupt(b, cluster.prepare_sector(k), 16 + 24);
+  cluster.corrupt(b, cluster.ring_sector(k), 24);
+  cluster.heal();
+  const uint64_t faulty_before = cluster.recorder().events(b, ReplicaEvent::wal_slot_faulty);
+  cluster.restart(b);
+  ASSERT_TRUE(
+      cluster.run_until([&] { return cluster.replica(b).status() != Status::starting; }, s));
+  EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::wal_slot_faulty), faulty_before + 1);
+
+  // b and o must not decide a log without k; they cannot supply it either: they wait.
+  cluster.run_for(5 * s);
+  for (uint32_t r : {b, o}) {
+    EXPECT_LT(cluster.replica(r).commit_min(), k) << "replica " << r << " committed k without it";
+  }
+  EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::truncated_by_nacks), 0u);
+  EXPECT_EQ(cluster.recorder().events(o, ReplicaEvent::truncated_by_nacks), 0u);
+
+  cluster.restart(p);
+  ASSERT_TRUE(cluster.run_until_converged(30 * s));
+  EXPECT_GE(cluster.replica(b).commit_min(), k);
+  EXPECT_EQ(cluster.recorder().committed_header(k), header_k);
+  EXPECT_EQ(cluster.read(1, "precious"), "value");
   ASSERT_TRUE(cluster.run_until_converged());
   EXPECT_NO_VIOLATIONS(cluster);
 }

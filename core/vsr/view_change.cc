@@ -115,7 +115,8 @@ proto::DoViewChange Replica::Impl::make_do_view_change() const {
   for (uint64_t slot = 0; slot < ring.size(); slot++) {
     const RingState& r = ring[slot];
     if (!r.readable) dvc.add_faulty_slots(slot);
-    if (r.readable && r.has && r.op > commit_min) {
+    // Only an entry written with its body can have been acknowledged.
+    if (r.readable && r.has && r.with_body && r.op > commit_min) {
       dvc.add_ring_ops(r.op);
       dvc.add_ring_checksums(r.checksum);
     }
