@@ -406,7 +406,12 @@ void Replica::Impl::finish_state_transfer() {
       }
       return;
     }
-    if (op > commit_min && has_entry(op)) verify_chain_from(op);
+    for (LogEntry& e : log) e.verified = false;
+    discard_unlinked_log();
+    if (op > commit_min && has_entry(op)) {
+      entry(op).verified = true;
+      verify_chain_from(op);
+    }
     commit_ops();
   };
   if (empty) {

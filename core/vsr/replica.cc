@@ -309,6 +309,7 @@ void Replica::Impl::choose_head() {
     if (e.known && e.header.op() > op) e = LogEntry{};
     if (e.known) last_timestamp_ns = std::max(last_timestamp_ns, e.header.timestamp_ns());
   }
+  discard_unlinked_log();
   if (op > commit_min) {
     LogEntry& head = entry(op);
     KEEL_ASSERT(head.known);
@@ -584,8 +585,16 @@ bool Replica::Impl::can_write(uint64_t op_new) const {
 }
 
 void Replica::Impl::prepare_batch() {
+  // A new op's timestamp must exceed its parent's: the primary prepares only once it knows the
+  // header of its head (after a view change it may know the head by checksum alone).
+  const auto head_known = [this] {
+    if (op == commit_min) return true;
+    const LogEntry* head = entry_if(op);
+    return head != nullptr && head->verified;
+  };
   while (is_primary() && !installing && !request_queue.empty() &&
-         pipeline.size() < config.pipeline_max && can_write(op + 1) && clock_sync.synchronized()) {
+         pipeline.size() < config.pipeline_max && can_write(op + 1) && clock_sync.synchronized() &&
+         head_known()) {
     proto::Batch batch;
     uint64_t size_bytes = header_size_bytes + 64;
     while (!request_queue.empty() &&
@@ -775,6 +784,7 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
   LogEntry& e = entry(header.op());
   const bool same = e.known && e.header.checksum() == header.checksum();
   const bool verified = same && e.verified;
+  last_timestamp_ns = std::max(last_timestamp_ns, header.timestamp_ns());
   e = LogEntry{};
   e.header = header;
   e.known = true;
@@ -839,6 +849,28 @@ void Replica::Impl::verify_chain_from(uint64_t op_top) {
 
 // An op may be acknowledged only once its ring header is durable too (README, "Recovery
 // rules"): that is what makes a readable ring without it a proof of never having acknowledged.
+// After a restart or a state transfer the log above commit_min comes from this replica's own
+// past. If it is complete and its hash chain ends in the committed op, it is that op's log.
+// If it is complete and ends elsewhere, it is a branch that was never committed (a committed
+// successor names the committed op as its parent): it is forgotten, and the log starts at
+// commit_min. An incomplete log is kept: repair completes it and the chain then decides.
+void Replica::Impl::discard_unlinked_log() {
+  for (uint64_t k = op; k > commit_min + 1; k--) {
+    const LogEntry* upper = entry_if(k);
+    const LogEntry* lower = entry_if(k - 1);
+    if (upper == nullptr || lower == nullptr) return;
+    if (upper->header.parent() != lower->header.checksum()) return;
+  }
+  const LogEntry* first = entry_if(commit_min + 1);
+  if (first == nullptr || first->header.parent() == commit_min_checksum) return;
+  debug("log above {} does not link to the committed op: forgotten", commit_min);
+  for (uint64_t k = commit_min + 1; k <= op; k++) {
+    LogEntry& e = entry(k);
+    if (e.known && e.header.op() == k && !e.writing) e = LogEntry{};
+  }
+  op = commit_min;
+}
+
 uint64_t Replica::Impl::durable_through() const {
   uint64_t through = commit_min;
   while (through < op) {

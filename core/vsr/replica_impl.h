@@ -103,6 +103,7 @@ struct Replica::Impl {
                  absl::AnyInvocable<void(bool)> done);
   void verify_chain_from(uint64_t op_top);
   uint64_t durable_through() const;
+  void discard_unlinked_log();
   bool ring_holds(const LogEntry& e) const;  // highest op such that every op up to it is present
   bool can_write(uint64_t op_new) const;
   void truncate_after(uint64_t op_new);

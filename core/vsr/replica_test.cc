@@ -865,8 +865,12 @@ TEST(VsrScenario, ClientTableEvictsLeastRecentlyUsedOfThree) {
 // other backup's PREPAREOK alone; that backup crashes the moment its acknowledgement arrives, and
 // the primary crashes too. The backup restarts with the op in its log and, with the third
 // replica, leads a view that keeps the committed op.
-TEST(VsrScenario, RestartKeepsPromises) {
-  Cluster cluster(options(707, 2));
+//
+// The disk's crash model keeps, loses or tears each unsynced sector at random, so the scenario
+// runs under several seeds: a replica that acknowledged before its writes were synced would lose
+// the op under some of them.
+void restart_keeps_promises(uint64_t seed) {
+  Cluster cluster(options(seed, 2));
   ASSERT_TRUE(cluster.start_up());
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
@@ -907,6 +911,13 @@ TEST(VsrScenario, RestartKeepsPromises) {
   EXPECT_EQ(cluster.read(1, key_of(0)), "1");
   ASSERT_TRUE(cluster.run_until_converged());
   EXPECT_NO_VIOLATIONS(cluster);
+}
+
+TEST(VsrScenario, RestartKeepsPromises) {
+  for (uint64_t seed = 707; seed < 717; seed++) {
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    restart_keeps_promises(seed);
+  }
 }
 
 // VRR 4.2 step 4 ("selects as the new log the one contained in the message with the largest v'
@@ -1112,6 +1123,8 @@ TEST(VsrScenario, CommittedOpSurvivesCorruptionOfItsOnlyOtherCopy) {
   for (uint32_t r : {b, o}) {
     EXPECT_LT(cluster.replica(r).commit_min(), k) << "replica " << r << " committed k without it";
   }
+  EXPECT_NE(cluster.replica(b).status(), Status::normal);
+  EXPECT_NE(cluster.replica(o).status(), Status::normal);
   EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::truncated_by_nacks), 0u);
   EXPECT_EQ(cluster.recorder().events(o, ReplicaEvent::truncated_by_nacks), 0u);
 
