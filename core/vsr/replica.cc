@@ -724,7 +724,10 @@ void Replica::Impl::advance_commit_max_from_acks() {
 
 void Replica::Impl::on_commit(const proto::Commit& message) {
   if (message.replica() >= replica_count || message.replica() != primary_of(message.view())) return;
-  if (message.view() > view) {
+  // A newer view, or the view this replica is changing to has already started without it (it
+  // restarted into a view change the others finished): it asks for the view's log.
+  const bool missed_start = message.view() == view && status == Status::view_change;
+  if (message.view() > view || missed_start) {
     request_start_view(message.view());
     return;
   }

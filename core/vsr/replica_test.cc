@@ -466,7 +466,8 @@ TEST(VsrScenario, HarnessIsDeterministic) {
 // lost; some were prepared on the backups but never committed. The new view must keep every op a
 // client may have seen committed (VRR 4.2's correctness argument: a committed op is in the log of
 // at least one replica of every quorum of DOVIEWCHANGE messages), and the client table must make
-// the clients' retries of the ops in flight execute exactly once (VRR 4.5 / 4.2 step 5).
+// the clients' retries of the ops in flight execute exactly once (VRR 4.1 step 2: the primary
+// answers a request it has already executed from the client table).
 TEST(VsrScenario, PrimaryCrashMidPipeline) {
   Cluster cluster(options(101, 4));
   ASSERT_GE(cluster.config().pipeline_max, 4u);
@@ -548,9 +549,10 @@ TEST(VsrScenario, PrimaryCrashMidPipeline) {
 // their requests, but it can never gather a quorum of PREPAREOKs, so it commits nothing and its
 // clients time out (VRR 4.1: a client resends to all replicas when its request times out). The
 // backups elect a new primary, which commits. Once the partition heals, the old primary learns of
-// the new view from the new primary's COMMIT heartbeats (VRR 4.2: a replica that learns of a
-// later view asks for its log: request_start_view / start_view), drops the ops it prepared alone,
-// and converges. No request runs twice and the requests only the old primary saw run never.
+// the new view from the new primary's COMMIT heartbeats (VRR 4: a replica that receives a message
+// of a later view brings itself up to date first; here request_start_view / start_view), drops
+// the ops it prepared alone, and converges. No request runs twice and the requests only the old
+// primary saw run never.
 TEST(VsrScenario, PartitionedOldPrimaryStillReceivingRequests) {
   Cluster::Options cluster_options = options(202, 2);
   // Client 1 gives up after three attempts of 200 ms.
@@ -920,7 +922,7 @@ TEST(VsrScenario, RestartKeepsPromises) {
   }
 }
 
-// VRR 4.2 step 4 ("selects as the new log the one contained in the message with the largest v'
+// VRR 4.2 step 3 ("selects as the new log the one contained in the message with the largest v'
 // ... if several messages have the same v' it selects the one with the largest n"): the primary
 // crashes with two ops prepared on one backup only, and the next view is led by the other
 // backup, which never saw them. It must adopt them from the longer log (they may have been
