@@ -13,7 +13,6 @@ SimNode::SimNode(World& world, SimNetwork& network, io::NodeId id, uint64_t clus
       id_(id),
       cluster_id_(cluster_id),
       clock_(clock),
-      clock_offset_initial_ns_(clock.offset_ns),
       // The node's own stream comes from the run seed and its id alone, so that turning a fault
       // kind on or off never shifts a protocol's random choices.
       random_(io::Random::derive(world.seed() ^ 0x6e6f6465, id)) {

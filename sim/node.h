@@ -57,8 +57,8 @@ class SimNode final : public io::Clock, public io::Timers, public io::MessageBus
   void pause();
   void resume();
   void clock_jump(int64_t delta_ns);
-  // Undoes every jump: the node's realtime is back to its profile offset (and drift).
-  void heal_clock() { clock_.offset_ns = clock_offset_initial_ns_; }
+  // Sets the node's realtime right (offset 0, jumps undone); its rate error stays.
+  void heal_clock() { clock_.offset_ns = 0; }
 
   // Runs callback after delay_ns on this node's loop, unless the node crashes first.
   void schedule_after(uint64_t delay_ns, EventKind kind, io::Callback callback);
@@ -82,7 +82,6 @@ class SimNode final : public io::Clock, public io::Timers, public io::MessageBus
   const io::NodeId id_;
   const uint64_t cluster_id_;
   ClockSettings clock_;
-  int64_t clock_offset_initial_ns_ = 0;
   io::Random random_;
   std::unique_ptr<SimDisk> disk_;
   Receiver receiver_;

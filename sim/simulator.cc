@@ -171,8 +171,9 @@ void Simulator::enter_liveness() {
   world_->record(TraceKind::phase, io::node_id_none, static_cast<uint64_t>(phase_), 0);
   network_->heal_all();
   network_->set_faults_enabled(false);
-  // Clocks that jumped are set right, as an operator fixing NTP would: protocols may wait for
-  // synchronised clocks, and the liveness phase asks only for progress once faults are gone.
+  // Clocks are set right (offsets and jumps undone), as an operator fixing NTP would: protocols
+  // may wait for synchronised clocks, and the liveness phase asks for progress once faults are
+  // gone. Rate errors stay: they are within what clock synchronisation absorbs.
   for (auto& node : nodes_) node->heal_clock();
   const uint32_t replicas = profile_.replicas;
   for (io::NodeId replica = 0; replica < replicas; replica++) {
