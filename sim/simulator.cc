@@ -234,7 +234,9 @@ std::vector<io::NodeId> Simulator::choose_core(uint32_t replicas,
     take(healthy);
     healthy_in_core++;
   }
-  while (core.size() < quorum) take(faulty);
+  if (healthy_in_core < quorum) {
+    while (!faulty.empty()) take(faulty);
+  }
   std::sort(core.begin(), core.end());
   return core;
 }

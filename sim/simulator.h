@@ -70,10 +70,10 @@ class Simulator final : public RunContext {
   const Profile& profile() const { return profile_; }
 
   // The liveness core: the required replicas, then storage-healthy ones at random until it holds
-  // a quorum of healthy replicas where that many exist, then others until it is a quorum at
-  // least. Any quorum is enough for safety: a logical block is faulty on at most f replicas, so a
-  // quorum holds at least quorum - f >= 1 good copy of every block. Preferring healthy replicas
-  // gives protocols that recover a whole replica at once (the fixture) what they need.
+  // a quorum of healthy replicas. Where fewer than a quorum are healthy it is every replica: a
+  // committed op is durable on only a quorum, a storage fault may have hit it on the one member
+  // of some other quorum that holds it, and its intact copies may all lie outside that quorum.
+  // (A logical block is faulty on at most f replicas, so the whole cluster always holds one.)
   static std::vector<io::NodeId> choose_core(uint32_t replicas,
                                              std::span<const io::NodeId> required,
                                              const StorageFaultBudget& budget, io::Random& random);
