@@ -315,6 +315,18 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
     if (header.op() <= commit_min || header.op() > new_op || !can_write(header.op())) continue;
     const LogEntry* e = entry_if(header.op());
     if (e != nullptr && e->header.checksum() == header.checksum()) continue;
+    const RingState& r = ring[journal.slot_of(header.op())];
+    if (r.has && r.op == header.op() && r.checksum == header.checksum() && r.with_body) {
+      // The disk holds this very entry with its body (forgotten in memory): never overwrite a
+      // body with a header; a read at commit finds out whether the body is still intact.
+      LogEntry& slot = entry(header.op());
+      if (slot.writing) continue;
+      slot = LogEntry{};
+      slot.header = header;
+      slot.known = true;
+      slot.present = true;
+      continue;
+    }
     (*pending)++;
     put_entry(header, std::nullopt, finish);
   }
@@ -333,20 +345,16 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
       head.expected_checksum = new_op_checksum;
     }
   }
-  // An entry of the old log that the new one does not vouch for must not outlive a restart: after
-  // one, the new log view would make it look like part of the new log.
+  // An entry of the old log that the new log proves stale (its chain names another checksum for
+  // that op) must not outlive a restart: after one, the new log view would make it look like part
+  // of the new log. Entries the chain has not reached yet are kept: they may be the right ones.
   for (uint64_t k = commit_min + 1; k <= op; k++) {
     LogEntry& e = entry(k);
-    const bool vouched = e.known && e.header.op() == k && e.verified;
     const uint64_t slot = journal.slot_of(k);
-    const bool disk_has_op = ring[slot].has && ring[slot].op == k;
-    if (vouched || e.writing || !(disk_has_op || (e.known && e.header.op() == k))) continue;
-    if (e.known) {
-      const uint64_t expected = e.expected_checksum;
-      e = LogEntry{};
-      e.expected_op = expected == 0 ? 0 : k;
-      e.expected_checksum = expected;
-    }
+    const RingState& r = ring[slot];
+    const bool stale = !e.known && e.expected_op == k && e.expected_checksum != 0 && r.has &&
+                       r.op == k && r.checksum != e.expected_checksum;
+    if (!stale || e.writing) continue;
     (*pending)++;
     e.writing = true;
     journal.clear_slot(slot, [this, slot, finish](bool durable) mutable {
