@@ -1,7 +1,7 @@
 #pragma once
 // The replica's disk, below the protocol: the WAL (a ring of prepare slots plus a ring of
 // redundant headers, one per slot) and the checkpoint areas. The replica decides what to write;
-// the journal writes it so that the recovery rules in core/vsr/README.md hold:
+// the journal writes it so that the recovery rules in docs/vsr.md hold:
 //
 // - A slot is written prepare first, synced, then its ring header, synced, then both are read
 //   back and compared. Only then is the write reported durable (and may the op be

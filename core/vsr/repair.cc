@@ -83,24 +83,29 @@ void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io:
   if (e == nullptr || !e->present || e->writing) return;
   if (message.checksum() != 0 && e->header.checksum() != message.checksum()) return;
   if (message.checksum() == 0 && !e->verified) return;
+  // Asked by number, the primary answers from its log and says so; asked by checksum, anyone
+  // answers with whatever entry has that checksum.
+  const bool from_log = message.checksum() == 0;
   for (const Pending& pending : pipeline) {
     if (pending.body && pending.header.checksum() == e->header.checksum()) {
       proto::Prepare prepare;
       *prepare.mutable_header() = pending.header;
       prepare.set_body(*pending.body);
+      prepare.set_from_log(from_log);
       send(from, Kind::prepare_repair, prepare);
       return;
     }
   }
   const uint64_t checksum = e->header.checksum();
   journal.read_prepare(journal.slot_of(message.op()),
-                       [this, from, checksum](Journal::PrepareRead read) {
+                       [this, from, checksum, from_log](Journal::PrepareRead read) {
                          debug("read for repair: ok {} match {}", read.ok,
                                read.header.checksum() == checksum);
                          if (!read.ok || read.header.checksum() != checksum) return;
                          proto::Prepare prepare;
                          *prepare.mutable_header() = read.header;
                          prepare.set_body(std::move(read.body));
+                         prepare.set_from_log(from_log);
                          send(from, Kind::prepare_repair, prepare);
                        });
 }
@@ -126,7 +131,8 @@ void Replica::Impl::on_prepare_repair(const proto::Prepare& prepare, io::NodeId 
   const bool chain_wanted =
       !holds && e.expected_op == k && e.expected_checksum == header.checksum();
   // The primary's log is the log of its view: a backup may take any entry of it by op.
-  const bool from_primary = primary_of(view) == from && primary_of(view) != self &&
+  const bool from_primary = prepare.from_log() && primary_of(view) == from &&
+                            primary_of(view) != self &&
                             header.view() <= view && (!holds || !e.verified) && k > commit_min;
   if (!body_wanted && !chain_wanted && !from_primary) return;
   debug("repair of op {} from {}: body_wanted {} chain_wanted {} from_primary {}", k, from,

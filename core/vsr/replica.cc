@@ -258,7 +258,7 @@ void Replica::Impl::anchor_window(const std::vector<Journal::SlotRead>& slots) {
   state_loaded = false;
 }
 
-// Start-up classification (README, "Recovery rules"). The prepare slot is written before the
+// Start-up classification (docs/vsr.md, "Recovery rules"). The prepare slot is written before the
 // ring, so where both verify and disagree the prepare is newer. An unreadable ring proves
 // nothing about what was acknowledged in that slot.
 void Replica::Impl::classify_slot(uint64_t slot, const Journal::SlotRead& read) {
@@ -787,11 +787,13 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
   LogEntry& e = entry(header.op());
   const bool same = e.known && e.header.checksum() == header.checksum();
   const bool verified = same && e.verified;
+  const bool scrub_damaged = same && e.scrub_damaged;
   last_timestamp_ns = std::max(last_timestamp_ns, header.timestamp_ns());
   e = LogEntry{};
   e.header = header;
   e.known = true;
   e.verified = verified;
+  e.scrub_damaged = scrub_damaged;
   e.writing = true;
   const bool with_body = body.has_value();
   const uint64_t checksum = header.checksum();
@@ -850,7 +852,7 @@ void Replica::Impl::verify_chain_from(uint64_t op_top) {
   }
 }
 
-// An op may be acknowledged only once its ring header is durable too (README, "Recovery
+// An op may be acknowledged only once its ring header is durable too (docs/vsr.md, "Recovery
 // rules"): that is what makes a readable ring without it a proof of never having acknowledged.
 // After a restart or a state transfer the log above commit_min comes from this replica's own
 // past. If it is complete and its hash chain ends in the committed op, it is that op's log.

@@ -2,7 +2,7 @@
 // A Viewstamped Replication replica ("Viewstamped Replication Revisited", Liskov & Cowling 2012,
 // "VRR"), hardened for real disks as in "Protocol-Aware Recovery for Consensus-Based Storage"
 // (Alagappan et al., FAST 2018). An event-driven state machine fed by messages, timer ticks and
-// disk completions through io::Env; no threads, no wall time, no syscalls. core/vsr/README.md
+// disk completions through io::Env; no threads, no wall time, no syscalls. docs/vsr.md
 // describes the protocol, the disk layout and the recovery rules.
 
 #include <cstdint>

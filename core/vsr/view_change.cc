@@ -1,5 +1,5 @@
 // View changes (VRR 4.2) with protocol-aware recovery, and recovery of a replica that lost its
-// superblock (VRR 4.3). core/vsr/README.md explains the nack rule.
+// superblock (VRR 4.3). docs/vsr.md explains the nack rule.
 
 #include <algorithm>
 #include <memory>
@@ -84,7 +84,7 @@ void Replica::Impl::on_start_view_change(const proto::StartViewChange& message) 
   const uint32_t agreeing = static_cast<uint32_t>(
       std::count(start_view_change_from.begin(), start_view_change_from.end(), true));
   if (agreeing < quorum || do_view_change_sent) return;
-  // The vote is a promise: it is durable before it is sent (README, "Crash and restart").
+  // The vote is a promise: it is durable before it is sent (docs/vsr.md, "View changes").
   const uint64_t voted_view = view;
   do_view_change_sent = true;
   persist([this, voted_view] {

@@ -46,6 +46,9 @@ check "bad seed message" has "'12x' is not a non-negative integer"
 check "replicas out of range" exit_code 2 "$keel" sim --seed 1 --replicas 7
 check "unknown protocol" exit_code 2 "$keel" sim --seed 1 --protocol paxos
 check "unknown bug" exit_code 2 "$keel" sim --seed 1 --bug nope
+check "unknown fixture bug" exit_code 2 "$keel" sim --seed 1 --protocol fixture-counter --bug nope
+check "default protocol is vsr" exit_code 0 "$keel" sim --seed 2 --requests 50
+check "default protocol named" has "protocol=vsr"
 check "unknown flag" exit_code 2 "$keel" sim --seed 1 --frobnicate
 check "flag without value" exit_code 2 "$keel" sim --seed
 check "usage printed" has "usage:"
@@ -110,7 +113,7 @@ check "determinism catches salt" exit_code 5 "$keel" sim --seed 5 --requests 200
 check "determinism shows divergence" has "first divergence at record"
 
 # A planted bug: the sweep fails, keeps the failing traces, and each replays to the same verdict.
-check "sweep catches planted bug" exit_code 1 "$keel" sweep --seeds 1..60 --jobs 2 --requests 300 --bug ack-before-sync --out bugs
+check "sweep catches planted bug" exit_code 1 "$keel" sweep --seeds 1..60 --jobs 2 --requests 300 --protocol fixture-counter --bug ack-before-sync --out bugs
 check "sweep progress line" has "sweep: 60/60 done, [1-9][0-9]* failed"
 failing=$(ls bugs/*.trace 2>/dev/null | head -1)
 check "failing trace kept" test -n "$failing"
@@ -119,7 +122,7 @@ check "replay reproduces violation" exit_code 1 "$keel" replay "$failing"
 check "replay violation message" has "reproduced verdict correctness_violation"
 
 # A planted assertion: exit code 4, and the replay stops at the same assertion.
-check "sweep finds crash" exit_code 1 "$keel" sweep --seeds 1..60 --jobs 2 --requests 300 --bug crash-on-recovery --out crashes
+check "sweep finds crash" exit_code 1 "$keel" sweep --seeds 1..60 --jobs 2 --requests 300 --protocol fixture-counter --bug crash-on-recovery --out crashes
 crashing=$(ls crashes/*.trace 2>/dev/null | head -1)
 check "crashing trace kept" test -n "$crashing"
 check "replay reproduces crash" exit_code 4 "$keel" replay "$crashing"

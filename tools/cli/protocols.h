@@ -9,7 +9,7 @@
 
 namespace keel::cli {
 
-inline constexpr std::string_view protocol_default = "fixture-counter";
+inline constexpr std::string_view protocol_default = "vsr";
 
 // Throws UsageError for an unknown protocol or a bug the protocol does not know.
 std::unique_ptr<sim::ProtocolUnderTest> make_protocol(std::string_view name, std::string_view bug);
