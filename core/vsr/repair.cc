@@ -352,7 +352,8 @@ void Replica::Impl::on_checkpoint_chunk(const proto::CheckpointChunk& message) {
   const proto::CheckpointId& id = message.checkpoint();
   if (id.snapshot_size_bytes() > config.snapshot_size_bytes_max) return;
   if (transfer.target.op() == 0) {
-    if (id.op() <= commit_min) return;  // nothing newer than what it has
+    // Newer than what it has, or (its own checkpoint unreadable) the state it lacks.
+    if (id.op() < commit_min || (id.op() == commit_min && state_loaded)) return;
     transfer.target = id;
     transfer.data.clear();
   }
