@@ -10,6 +10,7 @@
 #include "core/vsr/client.h"
 #include "core/vsr/replica.h"
 #include "io/assert.h"
+#include "sim/convergence.h"
 #include "sim/disk.h"
 #include "sim/kv_workload.h"
 #include "sim/linearizability.h"
@@ -78,36 +79,16 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
   std::vector<vsr::Replica*> replicas;
   std::vector<KeyOperation> history;
   uint64_t next_operation_id = 0;
-  // Convergence: what each op committed as, and the state after it, on whichever replica got
-  // there first. Every other replica, and every later incarnation, must agree.
-  struct Committed {
-    uint64_t header_checksum = 0;
-    uint64_t state_checksum = 0;
-  };
-  std::vector<Committed> committed_ops;
-  uint64_t commits_checked = 0;
+  ConvergenceChecker convergence;
   std::array<uint64_t, static_cast<size_t>(vsr::ReplicaEvent::count_)> events{};
   // KEEL_VSR_LOG=1 prints the replicas' protocol steps to stderr; it changes no decision.
   bool log_enabled = std::getenv("KEEL_VSR_LOG") != nullptr;
 
   void committed(uint32_t replica, uint64_t op, uint64_t header_checksum,
                  uint64_t state_checksum) override {
-    commits_checked++;
-    if (committed_ops.size() <= op) committed_ops.resize(op + 1);
-    Committed& first = committed_ops[op];
-    if (first.header_checksum == 0) {
-      first = Committed{header_checksum, state_checksum};
-      return;
-    }
-    if (first.header_checksum != header_checksum) {
-      context->violation(fmt::format(
-          "convergence: replica {} committed op {} as {:016x}, but it was committed as {:016x}",
-          replica, op, header_checksum, first.header_checksum));
-    } else if (first.state_checksum != state_checksum) {
-      context->violation(fmt::format(
-          "convergence: replica {} holds state {:016x} after op {}, another held {:016x}", replica,
-          state_checksum, op, first.state_checksum));
-    }
+    std::optional<std::string> violation =
+        convergence.committed(replica, op, header_checksum, state_checksum);
+    if (violation) context->violation(std::move(*violation));
   }
 
   bool logging() const override { return log_enabled; }
@@ -255,7 +236,7 @@ std::vector<std::pair<std::string, uint64_t>> VsrProtocol::counters() const {
     counters.emplace_back(vsr::replica_event_name(static_cast<vsr::ReplicaEvent>(e)),
                           shared_->events[e]);
   }
-  counters.emplace_back("commits_checked", shared_->commits_checked);
+  counters.emplace_back("commits_checked", shared_->convergence.reports());
   counters.emplace_back("history_operations", shared_->history.size());
   return counters;
 }
