@@ -328,6 +328,8 @@ void Replica::Impl::on_request_checkpoint(const proto::RequestCheckpoint& messag
                   retained.snapshot_checksum() == message.checkpoint().snapshot_checksum();
     if (wanted) id = &retained;
   }
+  debug("asked for checkpoint op {} offset {} by {}: have {}", message.checkpoint().op(),
+        message.offset_bytes(), from, id == nullptr ? 0 : id->op());
   if (id == nullptr || id->snapshot_size_bytes() == 0) return;
   if (message.offset_bytes() >= id->snapshot_size_bytes()) return;
   const uint64_t size_bytes =
@@ -350,6 +352,9 @@ void Replica::Impl::on_request_checkpoint(const proto::RequestCheckpoint& messag
 void Replica::Impl::on_checkpoint_chunk(const proto::CheckpointChunk& message) {
   if (!transfer.active || transfer.finishing || message.replica() >= replica_count) return;
   const proto::CheckpointId& id = message.checkpoint();
+  debug("checkpoint chunk from {}: op {} offset {} size {} (target op {}, have {})",
+        message.replica(), id.op(), message.offset_bytes(), message.data().size(),
+        transfer.target.op(), transfer.data.size());
   if (id.snapshot_size_bytes() > config.snapshot_size_bytes_max) return;
   if (transfer.target.op() == 0) {
     // Newer than what it has, or (its own checkpoint unreadable) the state it lacks.
@@ -398,6 +403,11 @@ void Replica::Impl::finish_state_transfer() {
   op = std::max(op, commit_min);
   state_loaded = true;
   transfer.finishing = true;
+  // A primary's pipeline entries the checkpoint covers are committed; the client table in the
+  // checkpoint answers their retries (and applies nothing twice if one is prepared again).
+  const size_t pipeline_before = pipeline.size();
+  while (!pipeline.empty() && pipeline.front().header.op() <= commit_min) pipeline.pop_front();
+  if (pipeline.size() != pipeline_before) requests_in_flight.clear();
   std::string data = std::move(transfer.data);
   const auto done = [this] {
     transfer = Transfer{};

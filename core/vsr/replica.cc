@@ -173,6 +173,7 @@ void Replica::Impl::on_superblock_opened(const Superblock::OpenResult& result) {
   view = state.view();
   log_view = state.log_view();
   log_view_op = state.log_view_op();
+  log_view_head_checksum = state.log_view_head_checksum();
   commit_max = state.commit_number();
   nack_floor_op = state.nack_floor_op();
   checkpoints.assign(state.checkpoints().begin(), state.checkpoints().end());
@@ -305,10 +306,29 @@ void Replica::Impl::choose_head() {
     const bool admissible = e.header.op() <= log_view_op || e.header.view() == log_view;
     if (admissible && e.header.op() > op) op = e.header.op();
   }
+  // The log view began with the head log_view_op, named by its checksum in the superblock.
+  // Unless an op prepared in the log view itself follows it, that is the head: entries below
+  // it are trusted only through it (the view change may not have rewritten them all, and what
+  // lies there may be another branch).
+  bool head_known = true;
+  const bool anchored = log_view_op > commit_min && log_view_op <= commit_min + config.wal_slots &&
+                        log_view_head_checksum != 0;
+  if (anchored && op <= log_view_op) {
+    op = log_view_op;
+    LogEntry& head = entry(op);
+    if (!(head.known && head.header.op() == op &&
+          head.header.checksum() == log_view_head_checksum)) {
+      head = LogEntry{};
+      head.expected_op = op;
+      head.expected_checksum = log_view_head_checksum;
+      head_known = false;
+    }
+  }
   for (LogEntry& e : log) {
     if (e.known && e.header.op() > op) e = LogEntry{};
     if (e.known) last_timestamp_ns = std::max(last_timestamp_ns, e.header.timestamp_ns());
   }
+  if (!head_known) return;  // repair fetches the head; the chain then decides the rest
   discard_unlinked_log();
   if (op > commit_min) {
     LogEntry& head = entry(op);
@@ -464,6 +484,17 @@ void Replica::Impl::primary_tick() {
 void Replica::Impl::backup_tick() {
   if (installing) return;
   if (ticks - primary_contact_tick > config.ticks(config.heartbeat_timeout_ms)) {
+    start_view_change(view + 1, true);
+    return;
+  }
+  // A primary that is heard but commits nothing while it has ops pending is stuck (an op of its
+  // log may have no body left within reach): a new view may decide that op again, with nacks.
+  if (commit_max >= primary_op_seen || commit_max > commit_progress_seen) {
+    commit_progress_seen = commit_max;
+    commit_progress_tick = ticks;
+  } else if (ticks - commit_progress_tick > 8 * config.ticks(config.view_change_timeout_ms)) {
+    debug("view {}: the primary commits nothing past {} (its head is {})", view, commit_max,
+          primary_op_seen);
     start_view_change(view + 1, true);
     return;
   }
@@ -1042,6 +1073,7 @@ proto::SuperblockState Replica::Impl::superblock_state() const {
   state.set_view(view);
   state.set_log_view(log_view);
   state.set_log_view_op(log_view_op);
+  state.set_log_view_head_checksum(log_view_head_checksum);
   state.set_commit_number(std::max(commit_max, checkpoints.empty() ? 0 : checkpoints.front().op()));
   state.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
   state.set_nack_floor_op(nack_floor_op);

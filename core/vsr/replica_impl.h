@@ -192,6 +192,7 @@ struct Replica::Impl {
   uint64_t view = 0;
   uint64_t log_view = 0;
   uint64_t log_view_op = 0;
+  uint64_t log_view_head_checksum = 0;
   uint64_t op = 0;
   uint64_t commit_min = 0;
   uint64_t commit_max = 0;
@@ -219,6 +220,7 @@ struct Replica::Impl {
   uint64_t primary_checkpoint_seen = 0;
   uint64_t prepare_ok_sent_op = 0;
   uint64_t commit_progress_tick = 0;  // when commit_max last moved, or nothing was pending
+  uint64_t commit_progress_seen = 0;
 
   // View change.
   std::vector<bool> start_view_change_from;

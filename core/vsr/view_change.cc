@@ -287,7 +287,7 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
   installing = true;
   auto pending = std::make_shared<uint32_t>(1);
   auto failed = std::make_shared<bool>(false);
-  const auto finish = [this, new_view, new_op, new_commit, as_primary, pending,
+  const auto finish = [this, new_view, new_op, new_op_checksum, new_commit, as_primary, pending,
                        failed](bool durable) {
     if (!durable) *failed = true;
     if (--*pending > 0) return;
@@ -297,10 +297,11 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
       view_change_tick = ticks;
       return;
     }
-    clear_faulty_slots_then([this, new_view, new_op, new_commit, as_primary] {
+    clear_faulty_slots_then([this, new_view, new_op, new_op_checksum, new_commit, as_primary] {
       if (view != new_view || !installing) return;
       log_view = new_view;
       log_view_op = new_op;
+      log_view_head_checksum = new_op_checksum;
       commit_max = std::max(commit_max, new_commit);
       persist([this, new_view, new_op, as_primary] {
         if (view != new_view || !installing) return;
@@ -397,6 +398,8 @@ void Replica::Impl::become_normal(uint64_t new_view, uint64_t new_op, bool as_pr
   view_change_attempts = 0;
   primary_contact_tick = ticks;
   commit_progress_tick = ticks;
+  commit_progress_seen = commit_max;
+  primary_op_seen = new_op;  // a truncated old head must not look like pending work
   event(ReplicaEvent::view_started);
   debug("normal in view {} as {}: op {} commit {}/{}", view, as_primary ? "primary" : "backup", op,
         commit_min, commit_max);
