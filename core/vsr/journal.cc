@@ -109,11 +109,11 @@ void Journal::decode_slot(const uint8_t* ring_sector, const uint8_t* prepare_slo
   } else {
     decode_header(header_bytes(ring_sector), read.ring_header);
     const uint8_t flag = ring_sector[ring_flag_offset];
-    const bool valid = header_valid(read.ring_header, cluster_id_) && flag <= 1 &&
-                       all_zero(ring_sector + ring_flag_offset + 1, 7) &&
-                       load_u64(ring_sector + ring_checksum_offset) == ring_checksum(ring_sector) &&
-                       all_zero(ring_sector + ring_checksum_offset + 8,
-                                sector_size - ring_checksum_offset - 8);
+    const bool valid =
+        header_valid(read.ring_header, cluster_id_) && flag <= 1 &&
+        all_zero(ring_sector + ring_flag_offset + 1, 7) &&
+        load_u64(ring_sector + ring_checksum_offset) == ring_checksum(ring_sector) &&
+        all_zero(ring_sector + ring_checksum_offset + 8, sector_size - ring_checksum_offset - 8);
     read.ring = valid ? Part::valid : Part::garbage;
     read.ring_has_body = valid && flag == 1;
   }
@@ -274,51 +274,49 @@ void Journal::finish_job(bool durable) {
 // Reads the first sector, then only as many more as the header it holds says were written:
 // the rest of the slot is never written, so a damaged sector there must not spoil the read.
 void Journal::read_prepare_slot(uint64_t slot, uint8_t* into, absl::AnyInvocable<void(bool)> done) {
-  storage_.read(
-      layout_.prepare_offset(slot), std::span<uint8_t>(into, sector_size),
-      [this, slot, into, done = std::move(done)](io::IoStatus status) mutable {
-        if (status != io::IoStatus::ok) {
-          done(false);
-          return;
-        }
-        proto::Header header;
-        decode_header(header_bytes(into + slot_prefix_bytes), header);
-        const bool has_body = load_u64(into + 8) == flag_has_body;
-        const uint64_t needed =
-            round_up_to_sector(slot_prefix_bytes + header_size_bytes +
-                               (has_body ? uint64_t{header.body_size()} : 0));
-        if (needed <= sector_size || needed > layout_.prepare_slot_size_bytes) {
-          done(true);  // all there is, or a size no valid slot has: decoding will say
-          return;
-        }
-        storage_.read(layout_.prepare_offset(slot) + sector_size,
-                      std::span<uint8_t>(into + sector_size, needed - sector_size),
-                      [done = std::move(done)](io::IoStatus rest) mutable {
-                        done(rest == io::IoStatus::ok);
-                      });
-      });
+  storage_.read(layout_.prepare_offset(slot), std::span<uint8_t>(into, sector_size),
+                [this, slot, into, done = std::move(done)](io::IoStatus status) mutable {
+                  if (status != io::IoStatus::ok) {
+                    done(false);
+                    return;
+                  }
+                  proto::Header header;
+                  decode_header(header_bytes(into + slot_prefix_bytes), header);
+                  const bool has_body = load_u64(into + 8) == flag_has_body;
+                  const uint64_t needed =
+                      round_up_to_sector(slot_prefix_bytes + header_size_bytes +
+                                         (has_body ? uint64_t{header.body_size()} : 0));
+                  if (needed <= sector_size || needed > layout_.prepare_slot_size_bytes) {
+                    done(true);  // all there is, or a size no valid slot has: decoding will say
+                    return;
+                  }
+                  storage_.read(layout_.prepare_offset(slot) + sector_size,
+                                std::span<uint8_t>(into + sector_size, needed - sector_size),
+                                [done = std::move(done)](io::IoStatus rest) mutable {
+                                  done(rest == io::IoStatus::ok);
+                                });
+                });
 }
 
 void Journal::read_prepare(uint64_t slot, absl::AnyInvocable<void(PrepareRead)> done) {
   auto buffer = std::make_unique<std::vector<uint8_t>>(layout_.prepare_slot_size_bytes);
   uint8_t* into = buffer->data();
-  read_prepare_slot(slot, into,
-                    [this, buffer = std::move(buffer), done = std::move(done)](bool ok) mutable {
-                      PrepareRead read;
-                      bool has_body = false;
-                      if (ok && decode_prepare_slot(buffer->data(), read.header, has_body) &&
-                          has_body) {
-                        read.ok = true;
-                        read.body.assign(reinterpret_cast<const char*>(
-                                             buffer->data() + slot_prefix_bytes + header_size_bytes),
-                                         read.header.body_size());
-                      }
-                      done(std::move(read));
-                    });
+  read_prepare_slot(
+      slot, into, [this, buffer = std::move(buffer), done = std::move(done)](bool ok) mutable {
+        PrepareRead read;
+        bool has_body = false;
+        if (ok && decode_prepare_slot(buffer->data(), read.header, has_body) && has_body) {
+          read.ok = true;
+          read.body.assign(
+              reinterpret_cast<const char*>(buffer->data() + slot_prefix_bytes + header_size_bytes),
+              read.header.body_size());
+        }
+        done(std::move(read));
+      });
 }
 
 void Journal::verify_slot(const proto::Header& header, bool has_body,
-                          absl::AnyInvocable<void(bool intact)> done) {
+                          absl::AnyInvocable<void(SlotCheck)> done) {
   const uint64_t slot = slot_of(header.op());
   auto buffer =
       std::make_unique<std::vector<uint8_t>>(sector_size + layout_.prepare_slot_size_bytes);
@@ -328,19 +326,21 @@ void Journal::verify_slot(const proto::Header& header, bool has_body,
       layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
       [this, slot, ring, prepare, header, has_body, buffer = std::move(buffer),
        done = std::move(done)](io::IoStatus ring_status) mutable {
-        read_prepare_slot(slot, prepare,
-                          [this, ring, prepare, ring_status, header, has_body,
-                           buffer = std::move(buffer), done = std::move(done)](bool prepare_ok) mutable {
-                            SlotRead read;
-                            decode_slot(ring, prepare, ring_status == io::IoStatus::ok,
-                                        prepare_ok, read);
-                            const bool intact =
-                                read.ring == Part::valid && read.prepare == Part::valid &&
-                                read.ring_header.checksum() == header.checksum() &&
-                                read.prepare_header.checksum() == header.checksum() &&
-                                read.prepare_has_body == has_body;
-                            done(intact);
-                          });
+        read_prepare_slot(
+            slot, prepare,
+            [this, ring, prepare, ring_status, header, has_body, buffer = std::move(buffer),
+             done = std::move(done)](bool prepare_ok) mutable {
+              SlotRead read;
+              decode_slot(ring, prepare, ring_status == io::IoStatus::ok, prepare_ok, read);
+              SlotCheck check;
+              check.ring_intact = read.ring == Part::valid &&
+                                  read.ring_header.checksum() == header.checksum() &&
+                                  read.ring_has_body == has_body;
+              check.prepare_intact = read.prepare == Part::valid &&
+                                     read.prepare_header.checksum() == header.checksum() &&
+                                     read.prepare_has_body == has_body;
+              done(check);
+            });
       });
 }
 

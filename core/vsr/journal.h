@@ -63,9 +63,13 @@ class Journal {
   // Zeroes a slot's ring sector and prepare slot (a damaged slot that holds nothing of the log).
   void clear_slot(uint64_t slot, absl::AnyInvocable<void(bool durable)> done);
   void read_prepare(uint64_t slot, absl::AnyInvocable<void(PrepareRead)> done);
-  // The scrubber's check of one slot: both parts still hold exactly this entry.
+  // The scrubber's check of one slot: does each part still hold exactly this entry?
+  struct SlotCheck {
+    bool ring_intact = false;
+    bool prepare_intact = false;
+  };
   void verify_slot(const proto::Header& header, bool has_body,
-                   absl::AnyInvocable<void(bool intact)> done);
+                   absl::AnyInvocable<void(SlotCheck)> done);
 
   void write_checkpoint(uint32_t area, std::string snapshot,
                         absl::AnyInvocable<void(bool durable)> done);

@@ -35,6 +35,7 @@ void Replica::Impl::repair_tick() {
         if (durable) ring[journal.slot_of(k)] = RingState{true, true, k, checksum, true};
         if (e.known && e.header.op() == k && e.header.checksum() == checksum) e.writing = false;
         send_prepare_ok();
+        advance_commit_max_from_acks();
       });
       continue;
     }
@@ -97,17 +98,16 @@ void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io:
     }
   }
   const uint64_t checksum = e->header.checksum();
-  journal.read_prepare(journal.slot_of(message.op()),
-                       [this, from, checksum, from_log](Journal::PrepareRead read) {
-                         debug("read for repair: ok {} match {}", read.ok,
-                               read.header.checksum() == checksum);
-                         if (!read.ok || read.header.checksum() != checksum) return;
-                         proto::Prepare prepare;
-                         *prepare.mutable_header() = read.header;
-                         prepare.set_body(std::move(read.body));
-                         prepare.set_from_log(from_log);
-                         send(from, Kind::prepare_repair, prepare);
-                       });
+  journal.read_prepare(
+      journal.slot_of(message.op()), [this, from, checksum, from_log](Journal::PrepareRead read) {
+        debug("read for repair: ok {} match {}", read.ok, read.header.checksum() == checksum);
+        if (!read.ok || read.header.checksum() != checksum) return;
+        proto::Prepare prepare;
+        *prepare.mutable_header() = read.header;
+        prepare.set_body(std::move(read.body));
+        prepare.set_from_log(from_log);
+        send(from, Kind::prepare_repair, prepare);
+      });
 }
 
 void Replica::Impl::on_prepare_repair(const proto::Prepare& prepare, io::NodeId from) {
@@ -132,8 +132,8 @@ void Replica::Impl::on_prepare_repair(const proto::Prepare& prepare, io::NodeId 
       !holds && e.expected_op == k && e.expected_checksum == header.checksum();
   // The primary's log is the log of its view: a backup may take any entry of it by op.
   const bool from_primary = prepare.from_log() && primary_of(view) == from &&
-                            primary_of(view) != self &&
-                            header.view() <= view && (!holds || !e.verified) && k > commit_min;
+                            primary_of(view) != self && header.view() <= view &&
+                            (!holds || !e.verified) && k > commit_min;
   if (!body_wanted && !chain_wanted && !from_primary) return;
   debug("repair of op {} from {}: body_wanted {} chain_wanted {} from_primary {}", k, from,
         body_wanted, chain_wanted, from_primary);
@@ -168,13 +168,27 @@ void Replica::Impl::scrub_tick() {
     if (e.header.op() <= checkpoint_op || e.header.op() > op) continue;
     scrubs_in_flight++;
     const uint64_t checksum = e.header.checksum();
-    journal.verify_slot(e.header, true, [this, slot, checksum](bool intact) {
+    journal.verify_slot(e.header, true, [this, slot, checksum](Journal::SlotCheck check) {
       scrubs_in_flight--;
       LogEntry& e = log[slot];
-      if (intact || !e.known || e.header.checksum() != checksum || e.writing) return;
-      e.present = false;
-      e.scrub_damaged = true;
-      e.repair_tick = 0;
+      if (!e.known || e.header.checksum() != checksum || e.writing) return;
+      if (!check.prepare_intact) {
+        // The body is damaged: fetch it again.
+        e.present = false;
+        e.scrub_damaged = true;
+        e.repair_tick = 0;
+      } else if (!check.ring_intact) {
+        // Only the ring header is damaged: the body is fine, so the ring is written again.
+        ring[slot].readable = false;
+        e.writing = true;
+        const uint64_t k = e.header.op();
+        journal.write_ring(e.header, [this, slot, k, checksum](bool durable) {
+          if (durable) ring[slot] = RingState{true, true, k, checksum, true};
+          LogEntry& e = log[slot];
+          if (e.known && e.header.checksum() == checksum) e.writing = false;
+          if (durable) event(ReplicaEvent::scrub_repair);
+        });
+      }
     });
   }
 }

@@ -461,10 +461,11 @@ void Replica::Impl::tick() {
   state_transfer_tick();
   if (ticks % 40 == 0 && commit_min < commit_max) {
     const LogEntry& e = entry(commit_min + 1);
-    debug("commit stalled at {}/{} op {}: next known {} op {} verified {} present {} writing {} "
-          "expected {} committing {} checkpointing {} transfer {} loaded {}",
-          commit_min, commit_max, op, e.known, e.header.op(), e.verified, e.present, e.writing,
-          e.expected_op, committing, checkpointing, transfer.active, state_loaded);
+    debug(
+        "commit stalled at {}/{} op {}: next known {} op {} verified {} present {} writing {} "
+        "expected {} committing {} checkpointing {} transfer {} loaded {}",
+        commit_min, commit_max, op, e.known, e.header.op(), e.verified, e.present, e.writing,
+        e.expected_op, committing, checkpointing, transfer.active, state_loaded);
   }
 }
 
@@ -839,8 +840,8 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
           r.checksum = checksum;
         }
         const bool current = e.known && e.header.checksum() == checksum;
-        debug("write of op {} done: durable {} current {} body {}", e.header.op(), durable,
-              current, with_body);
+        debug("write of op {} done: durable {} current {} body {}", e.header.op(), durable, current,
+              with_body);
         if (current) {
           e.writing = false;
           e.present = durable && with_body;

@@ -128,8 +128,8 @@ struct Replica::Impl {
   void send_do_view_change();
   proto::DoViewChange make_do_view_change() const;
   void try_finish_view_change();
-  void install_log(uint64_t new_view, uint64_t new_op, uint64_t new_op_checksum, uint64_t new_commit,
-                   const std::vector<proto::Header>& headers, bool as_primary);
+  void install_log(uint64_t new_view, uint64_t new_op, uint64_t new_op_checksum,
+                   uint64_t new_commit, const std::vector<proto::Header>& headers, bool as_primary);
   void become_normal(uint64_t new_view, uint64_t new_op, bool as_primary);
   proto::StartView make_start_view() const;
   void request_start_view(uint64_t newer_view);
@@ -255,7 +255,7 @@ struct Replica::Impl {
   // State transfer.
   struct Transfer {
     bool active = false;
-    bool finishing = false;  // complete; being written locally
+    bool finishing = false;      // complete; being written locally
     proto::CheckpointId target;  // op 0: not chosen yet
     std::string data;
     uint32_t peer = 0;

@@ -239,7 +239,7 @@ void Replica::Impl::try_finish_view_change() {
     if (checksum != 0 && nacks(k, checksum, false) >= quorum) {
       head_new = k - 1;
       const auto below = candidate.find(k - 1);
-      head_checksum = below != candidate.end() ? below->second.checksum()
+      head_checksum = below != candidate.end()   ? below->second.checksum()
                       : found != candidate.end() ? found->second.parent()
                                                  : 0;
       if (head_checksum == 0) return;  // the new head's identity is unknown yet
