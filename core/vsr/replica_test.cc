@@ -10,7 +10,7 @@
 // incarnation) commits an op, it must commit it with the same header checksum and reach the same
 // state checksum after it.
 //
-// KEEL_VSR_LOG=1 prints the replicas' protocol steps to stderr.
+// log_steps (below) prints the replicas' protocol steps to stderr while debugging a scenario.
 
 #include "core/vsr/replica.h"
 
@@ -19,7 +19,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -40,6 +39,10 @@
 
 namespace keel::vsr {
 namespace {
+
+// Set to true while debugging a scenario: every replica's protocol steps go to stderr. Tests read
+// nothing from the environment (the simulator's KEEL_VSR_LOG does the same for `keel sim`).
+constexpr bool log_steps = false;
 
 constexpr uint64_t ms = io::ns_per_ms;
 constexpr uint64_t s = io::ns_per_s;
@@ -141,7 +144,7 @@ class Recorder final : public ReplicaObserver {
     events_[replica][static_cast<size_t>(event)]++;
   }
 
-  bool logging() const override { return log_enabled_; }
+  bool logging() const override { return log_steps; }
   void log(uint32_t replica, std::string_view line) override {
     fmt::print(stderr, "{:>12.6f} r{} {}\n", static_cast<double>(*now_ns_) / 1e9, replica, line);
   }
@@ -173,7 +176,6 @@ class Recorder final : public ReplicaObserver {
   std::vector<std::string> violations_;
   uint64_t commits_ = 0;
   const uint64_t* now_ns_ = nullptr;
-  bool log_enabled_ = std::getenv("KEEL_VSR_LOG") != nullptr;
 };
 
 // --- The cluster ---
