@@ -6,26 +6,10 @@
 #include <cstring>
 
 #include "io/assert.h"
+#include "io/little_endian.h"
 
 namespace keel::io {
 namespace {
-
-void store_u64(uint8_t* at, uint64_t value) {
-  for (int i = 0; i < 8; i++) at[i] = static_cast<uint8_t>(value >> (8 * i));
-}
-void store_u32(uint8_t* at, uint32_t value) {
-  for (int i = 0; i < 4; i++) at[i] = static_cast<uint8_t>(value >> (8 * i));
-}
-uint64_t load_u64(const uint8_t* at) {
-  uint64_t value = 0;
-  for (int i = 0; i < 8; i++) value |= static_cast<uint64_t>(at[i]) << (8 * i);
-  return value;
-}
-uint32_t load_u32(const uint8_t* at) {
-  uint32_t value = 0;
-  for (int i = 0; i < 4; i++) value |= static_cast<uint32_t>(at[i]) << (8 * i);
-  return value;
-}
 
 uint64_t frame_checksum(const uint8_t* header, std::span<const uint8_t> body) {
   XXH3_state_t state;

@@ -6,22 +6,18 @@
 #include "core/vsr/superblock.h"
 #include "io/assert.h"
 #include "io/checksum.h"
+#include "io/little_endian.h"
 #include "io/storage.h"
 
 namespace keel::vsr {
 namespace {
 
+using io::load_u32;
+using io::load_u64;
+using io::store_u32;
+using io::store_u64;
+
 constexpr uint64_t sector_size = io::BlockStorage::sector_size_bytes;
-
-void store_u64(uint8_t* at, uint64_t value) {
-  for (int i = 0; i < 8; i++) at[i] = static_cast<uint8_t>(value >> (8 * i));
-}
-
-uint64_t load_u64(const uint8_t* at) {
-  uint64_t value = 0;
-  for (int i = 0; i < 8; i++) value |= static_cast<uint64_t>(at[i]) << (8 * i);
-  return value;
-}
 
 }  // namespace
 
@@ -35,8 +31,7 @@ void encode_header(const proto::Header& header, std::span<uint8_t, header_size_b
   store_u64(at + 32, header.commit());
   store_u64(at + 40, header.timestamp_ns());
   store_u64(at + 48, header.body_checksum());
-  const uint32_t body_size = header.body_size();
-  for (int i = 0; i < 4; i++) at[56 + i] = static_cast<uint8_t>(body_size >> (8 * i));
+  store_u32(at + 56, header.body_size());
   at[60] = static_cast<uint8_t>(header.operation());
 }
 
@@ -49,8 +44,7 @@ void decode_header(std::span<const uint8_t, header_size_bytes> in, proto::Header
   header.set_commit(load_u64(at + 32));
   header.set_timestamp_ns(load_u64(at + 40));
   header.set_body_checksum(load_u64(at + 48));
-  header.set_body_size(static_cast<uint32_t>(at[56]) | static_cast<uint32_t>(at[57]) << 8 |
-                       static_cast<uint32_t>(at[58]) << 16 | static_cast<uint32_t>(at[59]) << 24);
+  header.set_body_size(load_u32(at + 56));
   // An unknown operation byte stays unknown: the checksum fails or the header is rejected.
   header.set_operation(proto::Operation_IsValid(at[60]) ? static_cast<proto::Operation>(at[60])
                                                         : proto::OPERATION_UNSPECIFIED);

@@ -6,23 +6,17 @@
 
 #include "io/assert.h"
 #include "io/checksum.h"
+#include "io/little_endian.h"
 
 namespace keel::vsr {
 namespace {
 
+using io::load_u64;
+using io::store_u64;
+
 constexpr uint64_t sector_size = io::BlockStorage::sector_size_bytes;
 constexpr uint64_t slot_prefix_bytes = 16;  // checksum u64, flags u64
 constexpr uint64_t flag_has_body = 1;
-
-void store_u64(uint8_t* at, uint64_t value) {
-  for (int i = 0; i < 8; i++) at[i] = static_cast<uint8_t>(value >> (8 * i));
-}
-
-uint64_t load_u64(const uint8_t* at) {
-  uint64_t value = 0;
-  for (int i = 0; i < 8; i++) value |= static_cast<uint64_t>(at[i]) << (8 * i);
-  return value;
-}
 
 // A ring sector: the header, a flag (1: the prepare slot held the body when this was written),
 // 7 zero bytes, and a checksum of those 72 bytes.

@@ -348,11 +348,9 @@ void Replica::Impl::finish_start() {
   if (view > log_view) {
     // It crashed during a view change it had voted in: it keeps that promise.
     start_view_change(view, false);
-  } else if (primary_of(view) == self && replica_count > 1) {
+  } else if (primary_of(view) == self) {
     // A restarted primary may have lost ops it had sent: it must not prepare again in this view,
     // or two different ops could carry the same number in one view.
-    start_view_change(view + 1, false);
-  } else if (primary_of(view) == self) {
     start_view_change(view + 1, false);
   } else {
     status = Status::normal;
@@ -837,7 +835,6 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
         RingState& r = ring[slot];
         if (durable) {
           r = RingState{true, true, e.header.op(), checksum, with_body};
-          r.checksum = checksum;
         }
         const bool current = e.known && e.header.checksum() == checksum;
         debug("write of op {} done: durable {} current {} body {}", e.header.op(), durable, current,

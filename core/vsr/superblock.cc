@@ -5,26 +5,19 @@
 
 #include "io/assert.h"
 #include "io/checksum.h"
+#include "io/little_endian.h"
 
 namespace keel::vsr {
 namespace {
 
+using io::load_u32;
+using io::load_u64;
+using io::store_u32;
+using io::store_u64;
+
 constexpr uint64_t sector_size = io::BlockStorage::sector_size_bytes;
 constexpr uint64_t header_size = 28;  // checksum, sequence, slot + padding, body size
 constexpr uint64_t body_size_max = sector_size - header_size;
-
-void store_u64(uint8_t* at, uint64_t value) {
-  for (int i = 0; i < 8; i++) at[i] = static_cast<uint8_t>(value >> (8 * i));
-}
-uint64_t load_u64(const uint8_t* at) {
-  uint64_t value = 0;
-  for (int i = 0; i < 8; i++) value |= static_cast<uint64_t>(at[i]) << (8 * i);
-  return value;
-}
-uint32_t load_u32(const uint8_t* at) {
-  return static_cast<uint32_t>(at[0]) | static_cast<uint32_t>(at[1]) << 8 |
-         static_cast<uint32_t>(at[2]) << 16 | static_cast<uint32_t>(at[3]) << 24;
-}
 
 uint64_t sector_checksum(const uint8_t* sector) {
   return io::checksum(std::span<const uint8_t>(sector + 8, sector_size - 8));
@@ -50,8 +43,7 @@ void Superblock::encode_copy(const proto::SuperblockState& state, uint64_t seque
   std::memset(sector, 0, sector_size);
   store_u64(sector + 8, sequence);
   sector[16] = slot;
-  const uint32_t size = static_cast<uint32_t>(body_size);
-  for (int i = 0; i < 4; i++) sector[24 + i] = static_cast<uint8_t>(size >> (8 * i));
+  store_u32(sector + 24, static_cast<uint32_t>(body_size));
   const bool serialized = state.SerializeToArray(sector + header_size, static_cast<int>(body_size));
   KEEL_ASSERT(serialized);
   store_u64(sector, sector_checksum(sector));

@@ -50,9 +50,6 @@ void Replica::Impl::start_view_change(uint64_t new_view, bool increment_attempts
           commit_max);
   }
   start_view_change_from[self] = true;
-  if (view > log_view && !same) {
-    // Restarted after voting for this view (view > log_view on disk) or starting afresh.
-  }
   send_start_view_change();
   if (same || replica_count == 1) {
     // It already promised this view before a restart (or needs nobody's agreement).
