@@ -159,7 +159,7 @@ void Replica::Impl::on_prepare_repair(const proto::Prepare& prepare, io::NodeId 
 void Replica::Impl::scrub_tick() {
   if (status != Status::normal || ticks % config.scrub_interval_ticks != 0) return;
   if (scrubs_in_flight > 0) return;
-  const uint64_t checkpoint_op = checkpoints.empty() ? 0 : checkpoints.front().op();
+  const uint64_t checkpoint_op = newest_checkpoint_op();
   for (uint32_t i = 0; i < config.scrub_budget && i < log.size(); i++) {
     const uint64_t slot = scrub_cursor;
     scrub_cursor = (scrub_cursor + 1) % log.size();

@@ -423,7 +423,7 @@ void Replica::Impl::tick() {
     proto::Ping ping;
     ping.set_monotonic_ns(env.clock.monotonic_ns());
     ping.set_replica(self);
-    ping.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
+    ping.set_checkpoint_op(newest_checkpoint_op());
     broadcast(Kind::ping, ping);
   }
   clock_sync.update(env.clock.monotonic_ns());
@@ -508,7 +508,7 @@ void Replica::Impl::send_heartbeat() {
   message.set_commit_checksum(header_checksum_of(commit_max));
   message.set_replica(self);
   message.set_op(op);
-  message.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
+  message.set_checkpoint_op(newest_checkpoint_op());
   broadcast(Kind::commit, message);
 }
 
@@ -521,7 +521,7 @@ void Replica::Impl::on_ping(const proto::Ping& message, io::NodeId from) {
   pong.set_ping_monotonic_ns(message.monotonic_ns());
   pong.set_realtime_ns(env.clock.realtime_ns());
   pong.set_replica(self);
-  pong.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
+  pong.set_checkpoint_op(newest_checkpoint_op());
   send(from, Kind::pong, pong);
 }
 
@@ -610,7 +610,7 @@ void Replica::Impl::remember_client(uint64_t client, io::NodeId from) {
 
 bool Replica::Impl::can_write(uint64_t op_new) const {
   // The slot's previous occupant must be covered by the newest checkpoint.
-  const uint64_t checkpoint_op = checkpoints.empty() ? 0 : checkpoints.front().op();
+  const uint64_t checkpoint_op = newest_checkpoint_op();
   return op_new <= checkpoint_op + config.wal_slots && op_new > commit_min;
 }
 
@@ -1072,8 +1072,8 @@ proto::SuperblockState Replica::Impl::superblock_state() const {
   state.set_log_view(log_view);
   state.set_log_view_op(log_view_op);
   state.set_log_view_head_checksum(log_view_head_checksum);
-  state.set_commit_number(std::max(commit_max, checkpoints.empty() ? 0 : checkpoints.front().op()));
-  state.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
+  state.set_commit_number(std::max(commit_max, newest_checkpoint_op()));
+  state.set_checkpoint_op(newest_checkpoint_op());
   state.set_nack_floor_op(nack_floor_op);
   for (const proto::CheckpointId& id : checkpoints) *state.add_checkpoints() = id;
   return state;

@@ -137,6 +137,8 @@ struct Replica::Impl {
   void on_recovery(const proto::Recovery& message, io::NodeId from);
   void on_recovery_response(const proto::RecoveryResponse& message);
   void recovery_tick();
+  // Clears slots whose ring is unreadable and that hold nothing of the log, so that a later view
+  // change can count them as nacks.
   void clear_faulty_slots_then(absl::AnyInvocable<void()> done);
 
   // --- repair.cc ---
@@ -166,6 +168,11 @@ struct Replica::Impl {
   // --- helpers ---
   uint32_t primary_of(uint64_t v) const { return static_cast<uint32_t>(v % replica_count); }
   bool is_primary() const { return status == Status::normal && primary_of(view) == self; }
+  // The WAL must keep every op after this one: a restart replays them from the checkpoint, and
+  // peers repair from them.
+  uint64_t newest_checkpoint_op() const {
+    return checkpoints.empty() ? 0 : checkpoints.front().op();
+  }
   void event(ReplicaEvent e);
   template <typename... Args>
   void debug(fmt::format_string<Args...> format, Args&&... args) {

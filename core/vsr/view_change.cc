@@ -99,7 +99,7 @@ proto::DoViewChange Replica::Impl::make_do_view_change() const {
   dvc.set_op(op);
   dvc.set_commit_min(commit_min);
   dvc.set_commit_max(commit_max);
-  dvc.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
+  dvc.set_checkpoint_op(newest_checkpoint_op());
   dvc.set_replica(self);
   dvc.set_nack_floor_op(nack_floor_op);
   dvc.set_head_checksum(header_checksum_of(op));
@@ -370,10 +370,13 @@ void Replica::Impl::clear_faulty_slots_then(absl::AnyInvocable<void()> done) {
   const auto one_done = [pending, done_shared](bool) {
     if (--*pending == 0) (*done_shared)();
   };
+  // Committed ops after the newest checkpoint are in the log too (seed 6436 lost op 229 on
+  // every replica when a backup cleared its copy here because it had applied it).
+  const uint64_t log_first_op = newest_checkpoint_op() + 1;
   for (uint64_t slot = 0; slot < ring.size(); slot++) {
     const LogEntry& e = log[slot];
-    const bool in_log = (e.known && e.header.op() > commit_min && e.header.op() <= op) ||
-                        (!e.known && e.expected_op > commit_min && e.expected_op <= op);
+    const bool in_log = (e.known && e.header.op() >= log_first_op && e.header.op() <= op) ||
+                        (!e.known && e.expected_op >= log_first_op && e.expected_op <= op);
     if (ring[slot].readable || in_log || e.writing) continue;
     (*pending)++;
     journal.clear_slot(slot, [this, slot, one_done](bool durable) mutable {
@@ -423,11 +426,11 @@ proto::StartView Replica::Impl::make_start_view() const {
   message.set_op(op);
   message.set_commit(commit_max);
   message.set_replica(self);
-  message.set_checkpoint_op(checkpoints.empty() ? 0 : checkpoints.front().op());
+  message.set_checkpoint_op(newest_checkpoint_op());
   message.set_head_checksum(header_checksum_of(op));
   // From the commit (applied or not) to the head: the head is always named by its header when
   // this replica still has it, so a backup can replace a stale entry at the head.
-  const uint64_t checkpoint_op = checkpoints.empty() ? 0 : checkpoints.front().op();
+  const uint64_t checkpoint_op = newest_checkpoint_op();
   for (uint64_t k = std::max(commit_max, checkpoint_op + 1); k <= op; k++) {
     const LogEntry* e = entry_if(k);
     if (e != nullptr) *message.add_headers() = e->header;
@@ -449,7 +452,7 @@ void Replica::Impl::on_start_view(const proto::StartView& message, io::NodeId fr
   primary_checkpoint_seen = std::max(primary_checkpoint_seen, message.checkpoint_op());
   primary_op_seen = std::max(primary_op_seen, message.op());
   if (message.op() < commit_min) return;  // from before a checkpoint it has: wait for newer
-  if (message.op() > (checkpoints.empty() ? 0 : checkpoints.front().op()) + config.wal_slots) {
+  if (message.op() > newest_checkpoint_op() + config.wal_slots) {
     start_state_transfer("the new view's log is beyond its WAL");
     return;
   }
