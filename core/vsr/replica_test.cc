@@ -1144,15 +1144,9 @@ TEST(VsrScenario, CommittedOpSurvivesCorruptionOfItsOnlyOtherCopy) {
 // VRR 4.2 and 4.3: the primary of view v crashes, the backups elect view v+1 and carry on, and
 // the old primary restarts. It may not lead view v again (it may have lost ops it had sent), so
 // it must join the view the others are in. Nothing else is wrong with the cluster: the view it
-// joins is v+1, and no further view change is needed to take it back.
-//
-// KNOWN FAILURE (reported, not fixed here): the restarted replica starts a view change for v+1
-// (replica.cc finish_start: it was primary of its view), but the others are already normal in
-// v+1, so they ignore its STARTVIEWCHANGE (view_change.cc on_start_view_change: same view,
-// normal status) and it ignores the COMMIT heartbeats of v+1's primary (replica.cc on_commit:
-// status is view_change, and the view is not newer, so it does not request_start_view). Nobody
-// sends it a STARTVIEW; its view change times out and it moves to v+2, dragging the healthy
-// cluster through an unneeded view change (a primary change and ~0.5 s without commits).
+// joins is v+1, and no further view change is needed to take it back. (The restarted replica
+// starts a view change for v+1, which the others finished without it; the COMMIT heartbeats of
+// v+1's primary make it ask for the view's log.)
 TEST(VsrScenario, RestartedOldPrimaryRejoinsWithoutAnotherViewChange) {
   Cluster cluster(options(808, 2));
   ASSERT_TRUE(cluster.start_up());
@@ -1184,6 +1178,59 @@ TEST(VsrScenario, RestartedOldPrimaryRejoinsWithoutAnotherViewChange) {
   }
   EXPECT_TRUE(cluster.replica(*new_primary).primary());
   EXPECT_EQ(cluster.read(1, key_of(0)), "2");
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
+// VRR 4.2 step 5 with PAR's storage faults: a replica adopting a new log clears slots whose ring
+// header is unreadable and that hold nothing of the log, so that later view changes can count
+// them as nacks. A committed op after the newest checkpoint is part of the log: the WAL keeps it
+// for a restart's replay and for peers' repairs. Here the primary's ring header of such an op is
+// damaged while it is down; it restarts into a view change (VRR 4.3: it may not lead its old
+// view again), replays the op from its prepare slot and adopts the new view's log. It must keep
+// the op's body: restarted once more, cut off from everyone, it replays the op from its own disk.
+// (Seed 6436 of the sweep lost an op on every replica when a replica cleared its copy here.)
+TEST(VsrScenario, ViewChangeKeepsCommittedOpWithDamagedRingHeader) {
+  Cluster cluster(options(6436, 2));
+  ASSERT_TRUE(cluster.start_up());
+  for (uint32_t c = 0; c < 2; c++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  const std::optional<ClientOutcome> precious =
+      cluster.execute(0, set_command("precious", "value"));
+  ASSERT_TRUE(precious && precious->status == ClientOutcome::Status::ok);
+  const uint64_t k = precious->op;
+  ASSERT_LT(k, test_config().checkpoint_interval) << "k must not be checkpointed";
+  ASSERT_TRUE(cluster.run_until_converged());
+  // A view change records commit >= k in every superblock: a restart replays k at once.
+  const std::optional<uint32_t> first = cluster.primary();
+  ASSERT_TRUE(first);
+  cluster.crash(*first);
+  ASSERT_TRUE(cluster.run_until_converged());
+  cluster.restart(*first);
+  ASSERT_TRUE(cluster.run_until_converged());
+  const std::optional<uint32_t> primary = cluster.primary();
+  ASSERT_TRUE(primary);
+  const uint32_t p = *primary;
+
+  cluster.crash(p);
+  cluster.corrupt(p, cluster.ring_sector(k), 24);
+  const uint64_t faulty_before = cluster.recorder().events(p, ReplicaEvent::wal_slot_faulty);
+  cluster.restart(p);
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_EQ(cluster.recorder().events(p, ReplicaEvent::wal_slot_faulty), faulty_before + 1);
+  EXPECT_FALSE(cluster.replica(p).primary());
+  EXPECT_GE(cluster.replica(p).commit_min(), k);
+
+  cluster.crash(p);
+  cluster.isolate(p);
+  cluster.restart(p);
+  EXPECT_TRUE(cluster.run_until([&] { return cluster.replica(p).commit_min() >= k; }, 5 * s))
+      << "replica " << p << " lost the body of op " << k << " it had committed";
+
+  cluster.isolate(p, false);
+  ASSERT_TRUE(cluster.run_until_converged(30 * s));
+  EXPECT_EQ(cluster.read(1, "precious"), "value");
   EXPECT_NO_VIOLATIONS(cluster);
 }
 
