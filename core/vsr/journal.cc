@@ -209,6 +209,7 @@ void Journal::enqueue(Job job) {
 void Journal::run_job() {
   KEEL_ASSERT(!jobs_.empty());
   jobs_.front().attempts++;
+  jobs_.front().sync_failed = false;
   write_part(0);
 }
 
@@ -220,8 +221,13 @@ void Journal::write_part(size_t part) {
   }
   const Job::Part& p = job.parts[part];
   storage_.write(p.offset_bytes, p.bytes, [this, part](io::IoStatus) {
-    // A failed write shows up in the read-back; sync regardless, so order holds.
-    storage_.sync([this, part](io::IoStatus) { write_part(part + 1); });
+    // A failed write shows up in the read-back; sync regardless, so order holds. A failed sync
+    // does not: the data reads back from the cache whether or not it reached the medium (and
+    // Linux may mark the failed pages clean), so the attempt is written again.
+    storage_.sync([this, part](io::IoStatus status) {
+      if (status != io::IoStatus::ok) jobs_.front().sync_failed = true;
+      write_part(part + 1);
+    });
   });
 }
 
@@ -231,7 +237,7 @@ void Journal::verify_job() {
   for (const Job::Part& part : job.parts) total += part.bytes.size();
   verify_buffer_.assign(total, 0);
   auto pending = std::make_shared<size_t>(job.parts.size());
-  auto intact = std::make_shared<bool>(true);
+  auto intact = std::make_shared<bool>(!job.sync_failed);
   uint64_t at = 0;
   for (size_t i = 0; i < job.parts.size(); i++) {
     const Job::Part& part = job.parts[i];

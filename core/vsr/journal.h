@@ -90,6 +90,7 @@ class Journal {
     std::vector<Part> parts;
     absl::AnyInvocable<void(bool durable)> done;
     uint32_t attempts = 0;
+    bool sync_failed = false;  // this attempt: its data is not known durable, however it reads
   };
 
   std::vector<uint8_t> encode_prepare_slot(const proto::Header& header,
