@@ -65,13 +65,36 @@ void SimDisk::maybe_damage_on_read(uint64_t sector_first, uint64_t sector_count)
   if (profile_.read_corrupt_probability > 0 &&
       world_.random().chance(profile_.read_corrupt_probability)) {
     const uint64_t sector = sector_first + world_.random().uniform(sector_count);
-    if (damage_sector(sector)) world_.fault(node_.id(), FaultKind::disk_read_corrupt, sector);
+    if (hit_sector_or_block(sector, &SimDisk::damage_sector)) {
+      world_.fault(node_.id(), FaultKind::disk_read_corrupt, sector);
+    }
   }
   if (profile_.latent_error_probability > 0 &&
       world_.random().chance(profile_.latent_error_probability)) {
     const uint64_t sector = sector_first + world_.random().uniform(sector_count);
-    if (fail_sector(sector)) world_.fault(node_.id(), FaultKind::disk_latent_error, sector);
+    if (hit_sector_or_block(sector, &SimDisk::fail_sector)) {
+      world_.fault(node_.id(), FaultKind::disk_latent_error, sector);
+    }
   }
+}
+
+// Damage concentrated on the newest writes reaches the protocol where its newest promises are
+// (the head of a log), as a bad region or a firmware bug would when it eats recent data.
+bool SimDisk::hit_sector_or_block(uint64_t sector, bool (SimDisk::*hit)(uint64_t)) {
+  const double fraction = profile_.recent_block_fraction;
+  if (fraction <= 0 || recent_writes_count_ == 0 || !world_.random().chance(fraction)) {
+    return (this->*hit)(sector);
+  }
+  const uint64_t recent = std::min<uint64_t>(recent_writes_count_, recent_writes_.size());
+  const StorageFaultBudget& budget = world_.storage_budget();
+  const uint64_t block = budget.domain_of(recent_writes_[world_.random().uniform(recent)]);
+  bool any = false;
+  // Rare (a fault), so a scan of the disk is cheap enough; a block's sectors need not be
+  // adjacent (a WAL slot's ring header and its prepare).
+  for (uint64_t other = 0; other < sector_count(); other++) {
+    if (budget.domain_of(other) == block && (this->*hit)(other)) any = true;
+  }
+  return any;
 }
 
 // Damage is in the medium: both images of the sector read back damaged, so a crash cannot
@@ -141,6 +164,7 @@ void SimDisk::complete_write(uint64_t offset_bytes, std::vector<uint8_t> data,
     }
   }
   land(target_first, data, false);
+  recent_writes_[recent_writes_count_++ % recent_writes_.size()] = target_first;
   if (faults_enabled_ && profile_.write_corrupt_probability > 0 &&
       random.chance(profile_.write_corrupt_probability)) {
     const uint64_t sector = target_first + random.uniform(sectors);

@@ -4,6 +4,7 @@
 // is rewritten, damaged writes, misdirected writes, latent sector errors, and lost or torn
 // unsynced writes on a crash. Storage faults stay inside the StorageFaultBudget.
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -58,6 +59,10 @@ class SimDisk final : public io::BlockStorage {
   void complete_read(uint64_t offset_bytes, std::span<uint8_t> buffer, io::IoCallback callback);
   void complete_write(uint64_t offset_bytes, std::vector<uint8_t> data, io::IoCallback callback);
   void maybe_damage_on_read(uint64_t sector_first, uint64_t sector_count);
+  // Damages (or fails) sector or, a recent_block_fraction of the time, every sector of the
+  // logical block (the fault domain) of one of the latest writes. Returns whether any sector
+  // was hit.
+  bool hit_sector_or_block(uint64_t sector, bool (SimDisk::*hit)(uint64_t));
   // Puts data in the current image; faulty says whether it is what the caller meant to write.
   void land(uint64_t sector_first, std::span<const uint8_t> data, bool faulty);
   void mark_unsynced(uint64_t sector);
@@ -75,6 +80,9 @@ class SimDisk final : public io::BlockStorage {
   std::vector<uint8_t> current_;
   std::vector<SectorMeta> durable_meta_;
   std::vector<SectorMeta> current_meta_;
+  // The first sectors of the latest writes, oldest overwritten first.
+  std::array<uint64_t, 8> recent_writes_{};
+  uint32_t recent_writes_count_ = 0;
   std::vector<uint64_t> generation_;  // per sector: bumped by every change of the current image
   std::vector<uint64_t> durable_generation_;  // per sector: the generation the durable image holds
   std::vector<uint8_t> unsynced_;             // per sector: 1 if the current image may differ

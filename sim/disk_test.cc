@@ -282,6 +282,30 @@ TEST(SimDisk, TornAndLostWritesOnlyEverHitUnsyncedSectors) {
   EXPECT_GT(kept_seen, 10u);
 }
 
+// With recent_block_fraction 1, a read fault lands on the logical block of one of the latest
+// writes, every sector of it, even where the block's sectors are far apart.
+TEST(SimDisk, RecentBlockFaultsHitAWholeLogicalBlockOfALatestWrite) {
+  Rig rig(21);
+  // Sectors 2 and 12 form one block (a WAL slot's ring header and its prepare, say).
+  rig.world.storage_budget().set_domain_of([](uint64_t s) { return s == 12 ? uint64_t{2} : s; });
+  const std::vector<uint8_t> data = pattern(3, sector);
+  rig.write(12 * sector, data);
+  rig.write(2 * sector, data);
+  rig.sync();
+  rig.profile.read_corrupt_probability = 1;
+  rig.profile.recent_block_fraction = 1;
+  io::IoStatus status = io::IoStatus::error;
+  rig.read(7 * sector, sector, &status);  // a read elsewhere
+  EXPECT_EQ(status, io::IoStatus::ok);
+  EXPECT_EQ(rig.faults(FaultKind::disk_read_corrupt), 1u);
+  EXPECT_FALSE(rig.world.storage_budget().faulty(0, 7));
+  EXPECT_TRUE(rig.world.storage_budget().faulty(0, 2));
+  EXPECT_TRUE(rig.world.storage_budget().faulty(0, 12));
+  rig.profile.read_corrupt_probability = 0;
+  EXPECT_EQ(differing_bits(rig.read(2 * sector, sector), data), 1);
+  EXPECT_EQ(differing_bits(rig.read(12 * sector, sector), data), 1);
+}
+
 TEST(SimDisk, ReadCorruptionStaysOnRetryUntilRewritten) {
   Rig rig(9);
   const std::vector<uint8_t> data = pattern(9, sector);

@@ -59,6 +59,8 @@ Profile derive_profile(uint64_t seed, const ProfileLimits& limits) {
   nemesis.wipes = random.chance(0.3);
   nemesis.clock_jumps = clock.offset_ns_max != 0 && random.chance(0.5);
   nemesis.fault_duration_mean_ns = random.range(50, 2000) * 1'000'000;
+  // Drawn last, so that the draws above stay what they were before it existed.
+  disk.recent_block_fraction = random.chance(0.5) ? random.unit() : 0.0;
   return profile;
 }
 
@@ -68,7 +70,8 @@ std::string Profile::describe() const {
       "replicas={} clients={} write_fraction={:.2f} think={}ns | net latency={}+exp({})ns "
       "loss={:.3f} "
       "dup={:.3f} reorder={:.3f} corrupt={:.4f} capacity={} | disk latency={}+exp({})ns "
-      "slow={:.3f} read_corrupt={:.4f} write_corrupt={:.4f} misdirect={:.4f} latent={:.4f} | "
+      "slow={:.3f} read_corrupt={:.4f} write_corrupt={:.4f} misdirect={:.4f} latent={:.4f} "
+      "recent_block={:.2f} | "
       "clock offset<={}ns drift<={}ppm jump<={}ns | nemesis interval={}ns duration={}ns "
       "partitions={} clogs={} client_cutoffs={} crashes={} pauses={} wipes={} clock_jumps={}",
       replicas, clients, write_fraction, client_think_mean_ns, network.latency_min_ns,
@@ -76,9 +79,9 @@ std::string Profile::describe() const {
       network.reorder_probability, network.corrupt_probability, network.link_capacity_messages,
       disk.latency_min_ns, disk.latency_tail_mean_ns, disk.slow_probability,
       disk.read_corrupt_probability, disk.write_corrupt_probability, disk.misdirect_probability,
-      disk.latent_error_probability, clock.offset_ns_max, clock.drift_ppm_max, clock.jump_ns_max,
-      n.interval_mean_ns, n.fault_duration_mean_ns, n.partitions, n.clogs, n.client_cutoffs,
-      n.crashes, n.pauses, n.wipes, n.clock_jumps);
+      disk.latent_error_probability, disk.recent_block_fraction, clock.offset_ns_max,
+      clock.drift_ppm_max, clock.jump_ns_max, n.interval_mean_ns, n.fault_duration_mean_ns,
+      n.partitions, n.clogs, n.client_cutoffs, n.crashes, n.pauses, n.wipes, n.clock_jumps);
 }
 
 }  // namespace keel::sim

@@ -29,6 +29,10 @@ struct DiskProfile {
   double write_corrupt_probability = 0;
   double misdirect_probability = 0;
   double latent_error_probability = 0;
+  // Of the read-corrupt and latent-error faults, the fraction that hit a whole logical block
+  // (ProtocolUnderTest::fault_domain) of one of the disk's 8 latest writes instead of a sector
+  // of the read.
+  double recent_block_fraction = 0;
 };
 
 struct ClockProfile {

@@ -56,6 +56,7 @@ class StorageFaultBudget {
   bool allows_wipe(uint32_t node) const;
   void mark_wiped(uint32_t node);
   bool faulty(uint32_t node, uint64_t sector) const;
+  uint64_t domain_of(uint64_t sector) const { return domain(sector); }
   // True if any storage fault of node is outstanding (or its disk was wiped).
   bool node_faulty(uint32_t node) const;
 
