@@ -37,6 +37,7 @@ void Replica::Impl::start_view_change(uint64_t new_view, bool increment_attempts
     view = new_view;
     start_view_change_from.assign(replica_count, false);
     do_view_changes.clear();
+    view_change_prepares.clear();
     do_view_change_sent = false;
     installing = false;
     pipeline.clear();
@@ -189,6 +190,8 @@ void Replica::Impl::try_finish_view_change() {
     const LogEntry* e = entry_if(k);
     if (e != nullptr && e->present) body_available[e->header.checksum()] = true;
   }
+  // Bodies fetched from peers while deciding (seed 3518 waited forever for a body it held here).
+  for (const auto& [checksum, prepare] : view_change_prepares) body_available[checksum] = true;
   if (head_checksum == 0) {
     debug("view {}: waiting, the head {} is known by number only", view, head);
     return;
@@ -312,8 +315,29 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
   for (const proto::Header& header : headers) {
     if (header.op() <= commit_min || header.op() > new_op || !can_write(header.op())) continue;
     const LogEntry* e = entry_if(header.op());
-    if (e != nullptr && e->header.checksum() == header.checksum()) continue;
+    const auto fetched = view_change_prepares.find(header.checksum());
+    const bool body_fetched = fetched != view_change_prepares.end();
+    if (e != nullptr && e->header.checksum() == header.checksum() &&
+        (e->present || e->writing || !body_fetched)) {
+      continue;
+    }
+    if (body_fetched) {
+      (*pending)++;
+      put_entry(header, fetched->second.body(), finish);
+      continue;
+    }
     const RingState& r = ring[journal.slot_of(header.op())];
+    if (!r.readable) {
+      // A damaged slot may hold an entry this replica acknowledged: the header written there
+      // without its body would read as a nack of it (PAR; seed 3518 truncated a committed op
+      // so). The entry waits in memory for its body, which repair writes with it.
+      LogEntry& waiting = entry(header.op());
+      if (waiting.writing) continue;
+      waiting = LogEntry{};
+      waiting.header = header;
+      waiting.known = true;
+      continue;
+    }
     if (r.has && r.op == header.op() && r.checksum == header.checksum() && r.with_body) {
       // The disk holds this very entry with its body (forgotten in memory): never overwrite a
       // body with a header; a read at commit finds out whether the body is still intact.
@@ -394,6 +418,7 @@ void Replica::Impl::become_normal(uint64_t new_view, uint64_t new_op, bool as_pr
   status = Status::normal;
   installing = false;
   do_view_changes.clear();
+  view_change_prepares.clear();
   do_view_change_sent = false;
   view_change_attempts = 0;
   primary_contact_tick = ticks;
