@@ -232,6 +232,7 @@ TEST_P(RuntimeTest, TmpfsWorksWithOrWithoutDirectIo) {
 
 TEST_P(RuntimeTest, TimersFireInDeadlineOrderAndCancelledOnesNever) {
   std::vector<int> fired;
+  const uint64_t start = Loop::monotonic_ns();
   loop_->start_timer(3 * io::ns_per_ms, [&] { fired.push_back(3); });
   const io::TimerId cancelled = loop_->start_timer(2 * io::ns_per_ms, [&] { fired.push_back(2); });
   loop_->start_timer(1 * io::ns_per_ms, [&] { fired.push_back(1); });
@@ -240,7 +241,6 @@ TEST_P(RuntimeTest, TimersFireInDeadlineOrderAndCancelledOnesNever) {
   EXPECT_FALSE(zero_fired) << "a timer of delay 0 ran inside start_timer";
   EXPECT_TRUE(loop_->cancel_timer(cancelled));
   EXPECT_FALSE(loop_->cancel_timer(cancelled));
-  const uint64_t start = Loop::monotonic_ns();
   loop_->run_until([&] { return false; });
   EXPECT_TRUE(zero_fired);
   EXPECT_EQ(fired, (std::vector<int>{1, 3}));
