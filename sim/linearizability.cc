@@ -71,6 +71,12 @@ enum class SearchVerdict { linearizable, not_linearizable, unknown };
 // Wing & Gong's search with Lowe's memoisation over one key's operations.
 class Search {
  public:
+  struct Frame {
+    uint32_t call;
+    uint32_t choice;
+    Value value;
+  };
+
   explicit Search(const std::vector<const KeyOperation*>& ops) : ops_(ops) {
     // Nodes: 0 is the head, 1..2n the calls and returns in time order, 2n+1 the tail.
     struct Event {
@@ -81,7 +87,7 @@ class Search {
     std::vector<Event> events;
     for (uint32_t i = 0; i < ops.size(); i++) {
       events.push_back({ops[i]->invoke_ns, false, i});
-      events.push_back({ops[i]->complete_ns, true, i});
+      events.push_back({ops[i]->deadline_ns(), true, i});
     }
     // At the same instant calls come first: touching operations count as concurrent.
     std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
@@ -112,30 +118,29 @@ class Search {
 
   SearchVerdict run(const Value& initial, uint64_t steps_max, uint64_t& steps) {
     std::vector<uint64_t> linearized((ops_.size() + 63) / 64, 0);
-    absl::flat_hash_set<CacheKey> cache;  // Looked up only: its order never matters.
-    struct Frame {
-      uint32_t call;
-      Value value;
-    };
+    Cache cache;
+
     std::vector<Frame> stack;
     Value value = initial;
     uint32_t node = next_[0];
+    // An operation with an unseen outcome and a deadline may also have had no effect: it is
+    // tried applied (choice 0), then as a no-op (choice 1). Without a deadline, "applied after
+    // everything else" already stands for "no effect".
+    uint32_t choice_first = 0;
     while (next_[0] != tail_) {
       if (++steps > steps_max) return SearchVerdict::unknown;
       KEEL_ASSERT(node != tail_);
       const uint32_t op = op_of_[node];
       if (is_call_[node]) {
-        std::optional<Value> after = step(value, *ops_[op]);
-        if (after) {
-          linearized[op / 64] |= uint64_t{1} << (op % 64);
-          if (cache.insert(CacheKey{linearized, *after}).second) {
-            stack.push_back(Frame{node, std::move(value)});
-            value = std::move(*after);
-            lift(node);
-            node = next_[0];
-            continue;
-          }
-          linearized[op / 64] &= ~(uint64_t{1} << (op % 64));
+        const uint32_t choice_last = may_be_no_op(*ops_[op]) ? 1 : 0;
+        bool moved = false;
+        for (uint32_t choice = choice_first; choice <= choice_last && !moved; choice++) {
+          moved = try_linearize(node, choice, value, linearized, cache, stack);
+        }
+        choice_first = 0;
+        if (moved) {
+          node = next_[0];
+          continue;
         }
         node = next_[node];
         continue;
@@ -148,12 +153,41 @@ class Search {
       linearized[undone / 64] &= ~(uint64_t{1} << (undone % 64));
       value = std::move(frame.value);
       unlift(frame.call);
-      node = next_[frame.call];
+      if (frame.choice == 0 && may_be_no_op(*ops_[undone])) {
+        node = frame.call;  // the same operation again, as a no-op
+        choice_first = 1;
+      } else {
+        node = next_[frame.call];
+      }
     }
     return SearchVerdict::linearizable;
   }
 
  private:
+  using Cache = absl::flat_hash_set<CacheKey>;  // Looked up only: its order never matters.
+
+  static bool may_be_no_op(const KeyOperation& op) {
+    return !op.outcome_known() && op.effect_deadline_ns != UINT64_MAX;
+  }
+
+  // Linearizes the call at node (applied, or for choice 1 as a no-op) if its output fits value
+  // and the resulting configuration is new; returns whether it did.
+  bool try_linearize(uint32_t node, uint32_t choice, Value& value,
+                     std::vector<uint64_t>& linearized, Cache& cache, std::vector<Frame>& stack) {
+    const uint32_t op = op_of_[node];
+    std::optional<Value> after = choice == 0 ? step(value, *ops_[op]) : std::optional<Value>(value);
+    if (!after) return false;
+    linearized[op / 64] |= uint64_t{1} << (op % 64);
+    if (!cache.insert(CacheKey{linearized, *after}).second) {
+      linearized[op / 64] &= ~(uint64_t{1} << (op % 64));
+      return false;
+    }
+    stack.push_back(Frame{node, choice, std::move(value)});
+    value = std::move(*after);
+    lift(node);
+    return true;
+  }
+
   void unlink(uint32_t node) {
     next_[prev_[node]] = next_[node];
     prev_[next_[node]] = prev_[node];
@@ -333,8 +367,41 @@ bool reads_only(KeyOperation::Kind kind) {
          kind == KeyOperation::Kind::strlen;
 }
 
-LinearizabilityResult check_linearizability(const std::vector<KeyOperation>& history,
+// Each unseen outcome's effect deadline: the completion of its client's next request (by
+// invocation; a multi-key command's parts share theirs) whose outcome was seen.
+std::vector<KeyOperation> with_effect_deadlines(const std::vector<KeyOperation>& history) {
+  std::vector<KeyOperation> bounded = history;
+  std::vector<size_t> order(bounded.size());
+  for (size_t i = 0; i < order.size(); i++) order[i] = i;
+  std::sort(order.begin(), order.end(), [&bounded](size_t a, size_t b) {
+    const KeyOperation& x = bounded[a];
+    const KeyOperation& y = bounded[b];
+    if (x.client != y.client) return x.client < y.client;
+    return x.invoke_ns != y.invoke_ns ? x.invoke_ns < y.invoke_ns : x.id < y.id;
+  });
+  // Backwards through each client's operations, remembering the earliest seen completion of a
+  // request invoked later than the current one.
+  uint64_t deadline = UINT64_MAX;
+  uint64_t deadline_pending = UINT64_MAX;  // from the request being walked, not yet "later"
+  uint64_t invoke_pending = UINT64_MAX;
+  for (size_t at = order.size(); at-- > 0;) {
+    KeyOperation& op = bounded[order[at]];
+    const bool client_changed = at + 1 < order.size() && bounded[order[at + 1]].client != op.client;
+    if (client_changed) deadline = deadline_pending = invoke_pending = UINT64_MAX;
+    if (op.invoke_ns != invoke_pending) {
+      deadline = std::min(deadline, deadline_pending);
+      deadline_pending = UINT64_MAX;
+      invoke_pending = op.invoke_ns;
+    }
+    if (!op.outcome_known()) op.effect_deadline_ns = deadline;
+    if (op.outcome_known()) deadline_pending = std::min(deadline_pending, op.complete_ns);
+  }
+  return bounded;
+}
+
+LinearizabilityResult check_linearizability(const std::vector<KeyOperation>& history_in,
                                             const LinearizabilityLimits& limits) {
+  const std::vector<KeyOperation> history = with_effect_deadlines(history_in);
   // Split per key, in key order so that reports are stable.
   std::map<std::string, std::vector<const KeyOperation*>> by_key;
   for (const KeyOperation& op : history) {

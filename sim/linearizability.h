@@ -8,8 +8,11 @@
 //
 // An operation whose outcome the client never saw (it timed out, or was still running when the
 // run ended) may or may not have taken effect: it is placed anywhere after its invocation, with
-// any output, or nowhere. A search that runs out of its step budget says "unknown", never
-// "linearizable".
+// any output, or nowhere. Sessions bound "anywhere": a replicated session applies a client's
+// requests in order and at most once, so once a later request of the same client is seen to
+// complete, an earlier one can no longer take effect. The checker holds the protocol to that
+// (it is part of what sessions promise) and it keeps the search small where many operations time
+// out. A search that runs out of its step budget says "unknown", never "linearizable".
 
 #include <cstdint>
 #include <optional>
@@ -36,8 +39,13 @@ struct KeyOperation {
   int64_t integer = 0;      // DEL and EXISTS (0 or 1 for this key), INCRBY, APPEND, STRLEN
   bool error = false;       // INCRBY refused (not an integer, overflow)
   bool count_known = true;  // false for the per-key part of a multi-key DEL or EXISTS
+  // An unseen outcome's latest possible effect: the completion of the client's next request
+  // whose outcome was seen (set by check_linearizability; UINT64_MAX: none).
+  uint64_t effect_deadline_ns = UINT64_MAX;
 
   bool outcome_known() const { return complete_ns != UINT64_MAX; }
+  // When the operation's effect (if any) must have happened by.
+  uint64_t deadline_ns() const { return outcome_known() ? complete_ns : effect_deadline_ns; }
 };
 
 struct LinearizabilityResult {

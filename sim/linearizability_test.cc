@@ -106,6 +106,49 @@ TEST(Linearizability, AcceptsATimedOutWriteThatTookEffectLate) {
   EXPECT_EQ(h.verdict(), Verdict::linearizable);
 }
 
+// Sessions apply a client's requests in order, at most once: once a later request of the same
+// client completed (on any key), an earlier one whose outcome was never seen can no longer take
+// effect.
+TEST(Linearizability, RejectsATimedOutWriteTakingEffectAfterItsClientMovedOn) {
+  History h;
+  h.set("a", "1", 0, never, 1);
+  h.get("b", std::nullopt, 100, 200, 1);  // the client's next request, on another key
+  h.get("a", std::nullopt, 300, 310, 2);
+  h.get("a", "1", 400, 410, 2);
+  EXPECT_EQ(h.verdict(), Verdict::not_linearizable);
+}
+
+TEST(Linearizability, AcceptsATimedOutWriteTakingEffectLateWhileItsClientWaits) {
+  History h;
+  h.set("a", "1", 0, never, 1);
+  h.get("b", std::nullopt, 100, never, 1);  // the next request timed out too: no bound yet
+  h.get("a", std::nullopt, 300, 310, 2);
+  h.get("a", "1", 400, 410, 2);
+  EXPECT_EQ(h.verdict(), Verdict::linearizable);
+  History other_client;  // the same, but another client moved on: no bound either
+  other_client.set("a", "1", 0, never, 1);
+  other_client.get("b", std::nullopt, 100, 200, 3);
+  other_client.get("a", std::nullopt, 300, 310, 2);
+  other_client.get("a", "1", 400, 410, 2);
+  EXPECT_EQ(other_client.verdict(), Verdict::linearizable);
+}
+
+// Many timed-out writes, each bounded by its client's next completed request: the search stays
+// small (without the bounds every one of them stays open to the end and the search explodes).
+TEST(Linearizability, BoundedTimeoutsKeepTheSearchSmall) {
+  History h;
+  uint64_t t = 0;
+  for (int i = 0; i < 200; i++) {
+    h.incr("a", 0, t, never, 1);  // output unknown
+    h.get("b", std::nullopt, t + 10, t + 20, 1);
+    t += 100;
+  }
+  h.get("a", std::nullopt, t, t + 10, 2);  // none of them took effect
+  LinearizabilityLimits limits;
+  limits.steps_max = 100'000;
+  EXPECT_EQ(h.verdict(limits), Verdict::linearizable);
+}
+
 TEST(Linearizability, RejectsAStaleRead) {
   History h;
   h.set("a", "1", 0, 10);
