@@ -372,7 +372,16 @@ void Replica::Impl::on_checkpoint_chunk(const proto::CheckpointChunk& message) {
   if (id.snapshot_size_bytes() > config.snapshot_size_bytes_max) return;
   if (transfer.target.op() == 0) {
     // Newer than what it has, or (its own checkpoint unreadable) the state it lacks.
-    if (id.op() < commit_min || (id.op() == commit_min && state_loaded)) return;
+    if (id.op() < commit_min || (id.op() == commit_min && state_loaded)) {
+      // It caught up by itself meanwhile: the transfer is over, and repair (which waits while a
+      // transfer runs) fetches what follows (seed 4169 waited on both forever). Another peer's
+      // newer checkpoint starts a new transfer if one is still needed.
+      if (state_loaded) {
+        debug("state transfer: not needed any more (commit {})", commit_min);
+        transfer = Transfer{};
+      }
+      return;
+    }
     transfer.target = id;
     transfer.data.clear();
   }
