@@ -226,6 +226,16 @@ void Replica::Impl::try_finish_view_change() {
     return;
   }
 
+  // Entries fetched while deciding extend the log down from the head: each names its parent.
+  for (uint64_t k = head; k > commit_best + 1; k--) {
+    const auto upper = candidate.find(k);
+    if (upper == candidate.end() || candidate.count(k - 1) > 0) continue;
+    const auto fetched = view_change_prepares.find(upper->second.parent());
+    if (fetched != view_change_prepares.end() && fetched->second.header().op() == k - 1) {
+      candidate.emplace(k - 1, fetched->second.header());
+    }
+  }
+
   uint64_t head_new = head;
   for (uint64_t k = commit_best + 1; k <= head; k++) {
     const auto found = candidate.find(k);
@@ -236,7 +246,9 @@ void Replica::Impl::try_finish_view_change() {
     }
     const bool available = found != candidate.end() && body_available.count(checksum) > 0;
     if (available) continue;
-    if (checksum != 0 && nacks(k, checksum, false) >= quorum) {
+    // An entry no log in hand names is nacked only where the slot holds no op k at all.
+    const bool unnamed = checksum == 0;
+    if (nacks(k, checksum, unnamed) >= quorum) {
       head_new = k - 1;
       const auto below = candidate.find(k - 1);
       head_checksum = below != candidate.end()   ? below->second.checksum()
@@ -245,7 +257,7 @@ void Replica::Impl::try_finish_view_change() {
       if (head_checksum == 0) return;  // the new head's identity is unknown yet
       event(ReplicaEvent::truncated_by_nacks);
       debug("view {}: op {} ({:016x}) has no body in reach and {} nacks: truncated", view, k,
-            checksum, nacks(k, checksum, false));
+            checksum, nacks(k, checksum, unnamed));
       for (const auto& [replica, dvc] : do_view_changes) {
         debug("  dvc from {}: commit_min {} floor {} faulty {} ring_ops [{}]", replica,
               dvc.commit_min(), dvc.nack_floor_op(), slot_listed(dvc, journal.slot_of(k)),
@@ -253,9 +265,21 @@ void Replica::Impl::try_finish_view_change() {
       }
       break;
     }
-    if (checksum != 0) request_prepare(k, checksum);
+    if (checksum != 0) {
+      request_prepare(k, checksum);
+    } else {
+      // The chain down from the head has not reached k yet: fetch the lowest entry it names
+      // (seed 8113 waited forever for an op no log in hand named).
+      for (uint64_t j = k + 1; j < head; j++) {
+        const auto above = candidate.find(j + 1);
+        if (candidate.count(j) == 0 && above != candidate.end()) {
+          request_prepare(j, above->second.parent());
+          break;
+        }
+      }
+    }
     debug("view {}: waiting for op {} ({:016x}): no body, {} nacks", view, k, checksum,
-          checksum == 0 ? 0 : nacks(k, checksum, false));
+          nacks(k, checksum, unnamed));
     return;  // wait: a repair or another log may settle it
   }
   if (head_new > commit_min && head_new > checkpoints.front().op() + config.wal_slots) {
