@@ -188,7 +188,14 @@ void Replica::Impl::try_finish_view_change() {
   }
   for (uint64_t k = commit_min + 1; k <= op; k++) {
     const LogEntry* e = entry_if(k);
-    if (e != nullptr && e->present) body_available[e->header.checksum()] = true;
+    if (e == nullptr) continue;
+    if (e->present) body_available[e->header.checksum()] = true;
+    // One view, one log: an entry prepared in the newest log view is in that view's log, even
+    // where a lost op breaks the chain that would verify it (seed 8113 waited forever so).
+    if (e->known && e->header.view() == log_view_max) {
+      const auto [it, inserted] = candidate.emplace(k, e->header);
+      KEEL_ASSERT(inserted || it->second.checksum() == e->header.checksum());
+    }
   }
   // Bodies fetched from peers while deciding (seed 3518 waited forever for a body it held here).
   for (const auto& [checksum, prepare] : view_change_prepares) body_available[checksum] = true;
