@@ -133,6 +133,8 @@ Replica::Impl::Impl(const Config& config_in, io::Env env_in, uint32_t replica,
       state_machine(state_machine_in),
       observer(observer_in),
       journal(config_in, *env_in.storage, env_in.cluster_id),
+      // An op is committed within about a pipeline of being written, unless the replica lags.
+      body_cache(2 * config_in.pipeline_max),
       superblock(*env_in.storage, 0, env_in.cluster_id, replica),
       clock_sync(config_in, replica),
       root(root_header(env_in.cluster_id)) {
@@ -827,6 +829,7 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
   e.writing = true;
   const bool with_body = body.has_value();
   const uint64_t checksum = header.checksum();
+  if (body) body_cache.put(header.op(), checksum, *body);
   const uint64_t slot = journal.slot_of(header.op());
   journal.write_entry(
       header, std::move(body),
@@ -948,6 +951,10 @@ void Replica::Impl::commit_ops() {
       apply_prepare(header, *pending.body);
       return;
     }
+  }
+  if (const std::string* body = body_cache.find(next, header.checksum())) {
+    apply_prepare(header, *body);
+    return;
   }
   committing = true;
   journal.read_prepare(journal.slot_of(next), [this, header](Journal::PrepareRead read) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/vsr/body_cache.h"
 #include "core/vsr/clock_sync.h"
 #include "core/vsr/header.h"
 #include "core/vsr/journal.h"
@@ -184,6 +185,7 @@ struct Replica::Impl {
   StateMachine& state_machine;
   ReplicaObserver* const observer;
   Journal journal;
+  BodyCache body_cache;  // bodies written lately: commit applies them without a disk read
   Superblock superblock;
   ClockSync clock_sync;
   const proto::Header root;
