@@ -1046,7 +1046,7 @@ void Replica::Impl::apply_request(const proto::Header& header, const proto::Requ
 }
 
 void Replica::Impl::after_commit(const proto::Header& header) {
-  if (observer != nullptr) {
+  if (observer != nullptr && observer->observes_commits()) {
     observer->committed(self, header.op(), header.checksum(), replicated_checksum());
   }
   while (!pipeline.empty() && pipeline.front().header.op() <= commit_min) pipeline.pop_front();
