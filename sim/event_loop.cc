@@ -4,9 +4,8 @@
 
 namespace keel::sim {
 
-EventLoop::EventId EventLoop::schedule(uint64_t at_ns, EventTag tag, io::Callback callback) {
+uint32_t EventLoop::claim_slot(uint64_t at_ns, EventTag tag) {
   KEEL_ASSERT(at_ns >= now_ns_);
-  KEEL_ASSERT(callback);
   KEEL_ASSERT(heap_.size() < pending_events_max);
   uint32_t slot_index;
   if (slots_free_.empty()) {
@@ -18,14 +17,17 @@ EventLoop::EventId EventLoop::schedule(uint64_t at_ns, EventTag tag, io::Callbac
   }
   Slot& slot = slots_[slot_index];
   KEEL_ASSERT(!slot.pending);
-  slot.callback = std::move(callback);
   slot.sequence = sequence_next_++;
   slot.tag = tag;
   slot.pending = true;
   heap_.push_back(Entry{at_ns, random_.next_u64(), slot_index, slot.generation});
   sift_up(heap_.size() - 1);
-  // The id packs slot and generation, so a stale id never cancels a reused slot.
-  return (static_cast<uint64_t>(slot.generation) << 32 | slot_index) + 1;
+  return slot_index;
+}
+
+// The id packs slot and generation, so a stale id never cancels a reused slot.
+EventLoop::EventId EventLoop::id_of(uint32_t slot_index) const {
+  return (static_cast<uint64_t>(slots_[slot_index].generation) << 32 | slot_index) + 1;
 }
 
 bool EventLoop::cancel(EventId event) {
@@ -39,7 +41,7 @@ bool EventLoop::cancel(EventId event) {
   // The heap entry stays and is skipped when popped; the slot is freed then, not now, so its
   // generation still tells the entry apart from a later event in the same slot.
   slot.pending = false;
-  slot.callback = nullptr;
+  slot.callback.reset();
   return true;
 }
 

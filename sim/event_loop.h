@@ -5,10 +5,13 @@
 // happened to schedule first.
 
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "io/random.h"
 #include "io/types.h"
+#include "sim/inline_callback.h"
 
 namespace keel::sim {
 
@@ -30,8 +33,10 @@ class EventLoop {
   uint64_t events_run() const { return events_run_; }
   size_t pending() const { return heap_.size(); }
 
-  // at_ns must not be in the past.
-  EventId schedule(uint64_t at_ns, EventTag tag, io::Callback callback);
+  // at_ns must not be in the past. callback is any void() callable (io::Callback included); it is
+  // kept in the event itself, without an allocation unless it is large.
+  template <typename F>
+  EventId schedule(uint64_t at_ns, EventTag tag, F&& callback);
   // Returns true if the event was pending and now never runs.
   bool cancel(EventId event);
 
@@ -51,7 +56,7 @@ class EventLoop {
     uint32_t generation;
   };
   struct Slot {
-    io::Callback callback;
+    InlineCallback callback;
     uint64_t sequence = 0;
     EventTag tag;
     uint32_t generation = 0;
@@ -64,6 +69,9 @@ class EventLoop {
   // A 4-ary min-heap: half the depth of a binary heap, and the four children of a node share a
   // cache line or two, which matters once the queue outgrows the cache.
   static constexpr size_t heap_arity = 4;
+  // Takes a free slot for an event due at at_ns and queues it; the caller fills its callback.
+  uint32_t claim_slot(uint64_t at_ns, EventTag tag);
+  EventId id_of(uint32_t slot_index) const;
   void sift_up(size_t index);
   void sift_down(size_t index);
   Entry pop();
@@ -77,6 +85,16 @@ class EventLoop {
   std::vector<uint32_t> slots_free_;
 };
 
+template <typename F>
+EventLoop::EventId EventLoop::schedule(uint64_t at_ns, EventTag tag, F&& callback) {
+  if constexpr (std::is_constructible_v<bool, const std::decay_t<F>&>) {
+    KEEL_ASSERT(static_cast<bool>(callback));  // an empty io::Callback, say
+  }
+  const uint32_t slot_index = claim_slot(at_ns, tag);
+  slots_[slot_index].callback.emplace(std::forward<F>(callback));
+  return id_of(slot_index);
+}
+
 template <typename Observer>
 bool EventLoop::run_one(uint64_t deadline_ns, Observer&& observer) {
   while (!heap_.empty()) {
@@ -88,7 +106,7 @@ bool EventLoop::run_one(uint64_t deadline_ns, Observer&& observer) {
     if (cancelled) continue;
     KEEL_ASSERT(top.time_ns >= now_ns_);
     now_ns_ = top.time_ns;
-    io::Callback callback = std::move(slot.callback);
+    InlineCallback callback = std::move(slot.callback);
     const EventTag tag = slot.tag;
     const uint64_t sequence = slot.sequence;
     slot.pending = false;
