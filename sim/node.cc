@@ -68,16 +68,16 @@ void SimNode::send(io::NodeId to, uint16_t kind, std::span<const uint8_t> body) 
   network_.send(id_, to, send_buffer_);
 }
 
-void SimNode::deliver(io::NodeId from, std::vector<uint8_t> frame) {
+void SimNode::deliver(io::NodeId from, std::vector<uint8_t>& frame) {
   if (!up_) {
     world_.record(TraceKind::drop, from, id_, static_cast<uint64_t>(DropReason::node_down));
     return;
   }
   if (paused_) {
     // A paused process still has its socket buffers: the frame waits, like a timer does.
-    deferred_.push_back(Deferred{
-        io::timer_id_none, EventKind::deliver,
-        [this, from, frame = std::move(frame)]() mutable { deliver(from, std::move(frame)); }});
+    deferred_.push_back(
+        Deferred{io::timer_id_none, EventKind::deliver,
+                 [this, from, frame = std::move(frame)]() mutable { deliver(from, frame); }});
     return;
   }
   const io::DecodedFrame decoded = io::decode_frame(frame, cluster_id_);

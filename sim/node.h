@@ -68,8 +68,9 @@ class SimNode final : public io::Clock, public io::Timers, public io::MessageBus
   void schedule_after(uint64_t delay_ns, EventKind kind, F&& callback) {
     schedule_internal(delay_ns, kind, io::timer_id_none, std::forward<F>(callback));
   }
-  // Called by the network when a frame arrives.
-  void deliver(io::NodeId from, std::vector<uint8_t> frame);
+  // Called by the network when a frame arrives. The frame is taken only if the node holds it
+  // (paused); otherwise the network may reuse its buffer.
+  void deliver(io::NodeId from, std::vector<uint8_t>& frame);
 
   uint64_t frames_rejected() const { return frames_rejected_; }
 
