@@ -20,7 +20,8 @@ uint32_t EventLoop::claim_slot(uint64_t at_ns, EventTag tag) {
   slot.sequence = sequence_next_++;
   slot.tag = tag;
   slot.pending = true;
-  heap_.push_back(Entry{at_ns, random_.next_u64(), slot_index, slot.generation});
+  heap_.push_back(Entry{at_ns, random_.next_u64(), slot_index});
+  place(heap_.size() - 1, heap_.back());
   sift_up(heap_.size() - 1);
   return slot_index;
 }
@@ -38,10 +39,8 @@ bool EventLoop::cancel(EventId event) {
   if (slot_index >= slots_.size()) return false;
   Slot& slot = slots_[slot_index];
   if (!slot.pending || slot.generation != generation) return false;
-  // The heap entry stays and is skipped when popped; the slot is freed then, not now, so its
-  // generation still tells the entry apart from a later event in the same slot.
-  slot.pending = false;
   slot.callback.reset();
+  remove(slot.heap_index);
   return true;
 }
 
@@ -50,10 +49,10 @@ void EventLoop::sift_up(size_t index) {
   while (index > 0) {
     const size_t parent = (index - 1) / heap_arity;
     if (!earlier(entry, heap_[parent])) break;
-    heap_[index] = heap_[parent];
+    place(index, heap_[parent]);
     index = parent;
   }
-  heap_[index] = entry;
+  place(index, entry);
 }
 
 void EventLoop::sift_down(size_t index) {
@@ -68,25 +67,31 @@ void EventLoop::sift_down(size_t index) {
       if (earlier(heap_[child], heap_[best])) best = child;
     }
     if (!earlier(heap_[best], entry)) break;
-    heap_[index] = heap_[best];
+    place(index, heap_[best]);
     index = best;
   }
-  heap_[index] = entry;
+  place(index, entry);
 }
 
-EventLoop::Entry EventLoop::pop() {
-  KEEL_ASSERT(!heap_.empty());
-  const Entry entry = heap_.front();
-  heap_.front() = heap_.back();
+void EventLoop::remove(size_t index) {
+  KEEL_ASSERT(index < heap_.size());
+  const uint32_t slot_index = heap_[index].slot;
+  const Entry last = heap_.back();
   heap_.pop_back();
-  if (!heap_.empty()) sift_down(0);
-  Slot& slot = slots_[entry.slot];
-  if (!slot.pending && slot.generation == entry.generation) {
-    // A cancelled event: release its slot now that no heap entry refers to it.
-    slot.generation++;
-    slots_free_.push_back(entry.slot);
+  if (index < heap_.size()) {
+    place(index, last);
+    // The moved entry may belong above or below its new place.
+    if (index > 0 && earlier(last, heap_[(index - 1) / heap_arity])) {
+      sift_up(index);
+    } else {
+      sift_down(index);
+    }
   }
-  return entry;
+  Slot& slot = slots_[slot_index];
+  KEEL_ASSERT(slot.pending);
+  slot.pending = false;
+  slot.generation++;
+  slots_free_.push_back(slot_index);
 }
 
 }  // namespace keel::sim

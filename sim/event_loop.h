@@ -49,17 +49,19 @@ class EventLoop {
   }
 
  private:
+  // The heap holds pending events only: a cancelled one leaves it at once (client request
+  // timeouts are mostly cancelled, and would otherwise crowd the heap until they fell due).
   struct Entry {
     uint64_t time_ns;
     uint64_t tiebreak;
     uint32_t slot;
-    uint32_t generation;
   };
   struct Slot {
     InlineCallback callback;
     uint64_t sequence = 0;
     EventTag tag;
-    uint32_t generation = 0;
+    uint32_t generation = 0;  // bumped when the slot is freed, so stale ids cancel nothing
+    uint32_t heap_index = 0;  // where its entry is, while pending
     bool pending = false;
   };
   static bool earlier(const Entry& a, const Entry& b) {
@@ -72,9 +74,14 @@ class EventLoop {
   // Takes a free slot for an event due at at_ns and queues it; the caller fills its callback.
   uint32_t claim_slot(uint64_t at_ns, EventTag tag);
   EventId id_of(uint32_t slot_index) const;
+  void place(size_t index, const Entry& entry) {
+    heap_[index] = entry;
+    slots_[entry.slot].heap_index = static_cast<uint32_t>(index);
+  }
   void sift_up(size_t index);
   void sift_down(size_t index);
-  Entry pop();
+  // Takes the entry at index out of the heap and frees its slot.
+  void remove(size_t index);
 
   io::Random random_;
   uint64_t now_ns_ = 0;
@@ -97,27 +104,23 @@ EventLoop::EventId EventLoop::schedule(uint64_t at_ns, EventTag tag, F&& callbac
 
 template <typename Observer>
 bool EventLoop::run_one(uint64_t deadline_ns, Observer&& observer) {
-  while (!heap_.empty()) {
-    const Entry top = heap_.front();
-    Slot& slot = slots_[top.slot];
-    const bool cancelled = slot.generation != top.generation || !slot.pending;
-    if (!cancelled && top.time_ns > deadline_ns) return false;
-    pop();
-    if (cancelled) continue;
-    KEEL_ASSERT(top.time_ns >= now_ns_);
-    now_ns_ = top.time_ns;
-    InlineCallback callback = std::move(slot.callback);
-    const EventTag tag = slot.tag;
-    const uint64_t sequence = slot.sequence;
-    slot.pending = false;
-    slot.generation++;
-    slots_free_.push_back(top.slot);
-    events_run_++;
-    observer(tag, sequence);
-    callback();
-    return true;
-  }
-  return false;
+  if (heap_.empty()) return false;
+  const Entry top = heap_.front();
+  if (top.time_ns > deadline_ns) return false;
+  KEEL_ASSERT(top.time_ns >= now_ns_);
+  Slot& slot = slots_[top.slot];
+  KEEL_ASSERT(slot.pending);
+  now_ns_ = top.time_ns;
+  // Out of the slot first: the callback may schedule events, which may reuse the slot or grow
+  // the slot table.
+  InlineCallback callback = std::move(slot.callback);
+  const EventTag tag = slot.tag;
+  const uint64_t sequence = slot.sequence;
+  remove(0);
+  events_run_++;
+  observer(tag, sequence);
+  callback();
+  return true;
 }
 
 }  // namespace keel::sim
