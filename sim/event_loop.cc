@@ -11,6 +11,7 @@ uint32_t EventLoop::claim_slot(uint64_t at_ns, EventTag tag) {
   if (slots_free_.empty()) {
     slot_index = static_cast<uint32_t>(slots_.size());
     slots_.emplace_back();
+    heap_index_.push_back(0);
   } else {
     slot_index = slots_free_.back();
     slots_free_.pop_back();
@@ -40,7 +41,7 @@ bool EventLoop::cancel(EventId event) {
   Slot& slot = slots_[slot_index];
   if (!slot.pending || slot.generation != generation) return false;
   slot.callback.reset();
-  remove(slot.heap_index);
+  remove(heap_index_[slot_index]);
   return true;
 }
 

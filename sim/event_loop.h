@@ -61,7 +61,6 @@ class EventLoop {
     uint64_t sequence = 0;
     EventTag tag;
     uint32_t generation = 0;  // bumped when the slot is freed, so stale ids cancel nothing
-    uint32_t heap_index = 0;  // where its entry is, while pending
     bool pending = false;
   };
   static bool earlier(const Entry& a, const Entry& b) {
@@ -76,7 +75,7 @@ class EventLoop {
   EventId id_of(uint32_t slot_index) const;
   void place(size_t index, const Entry& entry) {
     heap_[index] = entry;
-    slots_[entry.slot].heap_index = static_cast<uint32_t>(index);
+    heap_index_[entry.slot] = static_cast<uint32_t>(index);
   }
   void sift_up(size_t index);
   void sift_down(size_t index);
@@ -89,6 +88,9 @@ class EventLoop {
   uint64_t events_run_ = 0;
   std::vector<Entry> heap_;
   std::vector<Slot> slots_;
+  // Per slot, where its entry is in the heap while pending: apart from the slots, which are
+  // large, so that sifting touches little memory.
+  std::vector<uint32_t> heap_index_;
   std::vector<uint32_t> slots_free_;
 };
 
