@@ -379,10 +379,17 @@ void Replica::Impl::event(ReplicaEvent e) {
 
 void Replica::Impl::receive(io::NodeId from, uint16_t kind, std::span<const uint8_t> body) {
   if (!starting_done && status != Status::recovering) return;
+  KEEL_ASSERT(!receiving);  // the bus delivers from its own events, never from inside a send
+  receiving = true;
+  dispatch(from, kind, body);
+  receiving = false;
+}
+
+void Replica::Impl::dispatch(io::NodeId from, uint16_t kind, std::span<const uint8_t> body) {
   switch (static_cast<Kind>(kind)) {
 #define KEEL_VSR_CASE(KIND, TYPE, CALL)     \
   case Kind::KIND: {                        \
-    TYPE message;                           \
+    TYPE& message = std::get<TYPE>(inbox);  \
     if (parse_message(body, message)) CALL; \
     return;                                 \
   }
