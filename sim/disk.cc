@@ -17,7 +17,8 @@ SimDisk::SimDisk(World& world, SimNode& node, uint64_t size_bytes, const DiskPro
       current_meta_(size_bytes / sector_size_bytes),
       generation_(size_bytes / sector_size_bytes, 0),
       durable_generation_(size_bytes / sector_size_bytes, 0),
-      unsynced_(size_bytes / sector_size_bytes, 0) {
+      unsynced_(size_bytes / sector_size_bytes, 0),
+      current_captures_(size_bytes / sector_size_bytes, 0) {
   KEEL_ASSERT(size_bytes > 0 && size_bytes % sector_size_bytes == 0);
 }
 
@@ -129,7 +130,8 @@ void SimDisk::write(uint64_t offset_bytes, std::span<const uint8_t> buffer,
   // The device reads the buffer while the write is in flight; copying at submission keeps the
   // simulation independent of what the caller does with the buffer afterwards (which the
   // contract forbids anyway).
-  std::vector<uint8_t> data(buffer.begin(), buffer.end());
+  std::vector<uint8_t> data = take_buffer();
+  data.assign(buffer.begin(), buffer.end());
   node_.schedule_after(
       latency_ns(), EventKind::disk_write,
       [this, offset_bytes, data = std::move(data), callback = std::move(callback)]() mutable {
@@ -154,11 +156,12 @@ void SimDisk::complete_write(uint64_t offset_bytes, std::vector<uint8_t> data,
       budget.mark(node_.id(), target_first, sectors);
       budget.mark(node_.id(), elsewhere, sectors);
       for (uint64_t sector = target_first; sector < target_first + sectors; sector++) {
+        begin_change(sector);
         current_meta_[sector].faulty = true;  // Stale: not what the caller wrote.
-        mark_unsynced(sector);
       }
       land(elsewhere, data, true);
       world_.fault(node_.id(), FaultKind::disk_misdirect, elsewhere);
+      give_back_buffer(std::move(data));
       callback(io::IoStatus::ok);  // A misdirected write reports success.
       return;
     }
@@ -176,25 +179,53 @@ void SimDisk::complete_write(uint64_t offset_bytes, std::vector<uint8_t> data,
       world_.fault(node_.id(), FaultKind::disk_write_corrupt, sector);
     }
   }
+  give_back_buffer(std::move(data));
   callback(io::IoStatus::ok);
 }
 
-void SimDisk::land(uint64_t sector_first, std::span<const uint8_t> data, bool faulty) {
-  std::memcpy(current_.data() + sector_first * sector_size_bytes, data.data(), data.size());
-  const uint64_t sectors = data.size() / sector_size_bytes;
-  for (uint64_t sector = sector_first; sector < sector_first + sectors; sector++) {
-    // A rewrite replaces the content of the sector, damage and all: in the current image only.
-    current_meta_[sector] = SectorMeta{faulty, false, false, 0};
-    mark_unsynced(sector);
-  }
+std::vector<uint8_t> SimDisk::take_buffer() {
+  if (spare_buffers_.empty()) return {};
+  std::vector<uint8_t> buffer = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return buffer;
 }
 
-void SimDisk::mark_unsynced(uint64_t sector) {
+void SimDisk::give_back_buffer(std::vector<uint8_t> buffer) {
+  // Bounded: enough for the writes a replica has in flight at once.
+  constexpr size_t spare_buffers_max = 16;
+  if (spare_buffers_.size() < spare_buffers_max) spare_buffers_.push_back(std::move(buffer));
+}
+
+void SimDisk::land(uint64_t sector_first, std::span<const uint8_t> data, bool faulty) {
+  const uint64_t sectors = data.size() / sector_size_bytes;
+  for (uint64_t sector = sector_first; sector < sector_first + sectors; sector++) {
+    begin_change(sector);
+    // A rewrite replaces the content of the sector, damage and all: in the current image only.
+    current_meta_[sector] = SectorMeta{faulty, false, false, 0};
+  }
+  std::memcpy(current_.data() + sector_first * sector_size_bytes, data.data(), data.size());
+}
+
+void SimDisk::begin_change(uint64_t sector) {
+  if (current_captures_[sector] > 0) {
+    const uint8_t* bytes = current_.data() + sector * sector_size_bytes;
+    const auto [it, inserted] =
+        captured_.try_emplace(std::pair{sector, generation_[sector]},
+                              Captured{std::vector<uint8_t>(bytes, bytes + sector_size_bytes),
+                                       current_meta_[sector], current_captures_[sector]});
+    KEEL_ASSERT(inserted);
+    current_captures_[sector] = 0;
+  }
   generation_[sector]++;
   if (!unsynced_[sector]) {
     unsynced_[sector] = 1;
     unsynced_list_.push_back(sector);
   }
+}
+
+void SimDisk::forget_pending_syncs() {
+  std::fill(current_captures_.begin(), current_captures_.end(), 0);
+  captured_.clear();
 }
 
 void SimDisk::refresh_budget(uint64_t sector) {
@@ -205,39 +236,52 @@ void SimDisk::refresh_budget(uint64_t sector) {
 
 void SimDisk::sync(io::IoCallback callback) {
   // A sync makes durable what was current when it was issued, and nothing written after: each
-  // covered sector's content is captured now, and a sector changed since stays unsynced.
-  struct Covered {
-    uint64_t sector;
-    uint64_t generation;
-    SectorMeta meta;
-    std::vector<uint8_t> bytes;
-  };
+  // covered sector's generation is captured now, and a sector changed since stays unsynced.
   std::vector<Covered> covered;
   covered.reserve(unsynced_list_.size());
   for (uint64_t sector : unsynced_list_) {
-    const uint8_t* bytes = current_.data() + sector * sector_size_bytes;
-    covered.push_back(Covered{sector, generation_[sector], current_meta_[sector],
-                              std::vector<uint8_t>(bytes, bytes + sector_size_bytes)});
+    covered.push_back(Covered{sector, generation_[sector]});
+    current_captures_[sector]++;
   }
   node_.schedule_after(
       latency_ns(), EventKind::disk_sync,
       [this, covered = std::move(covered), callback = std::move(callback)]() mutable {
-        for (const Covered& item : covered) {
-          // Syncs may complete out of order: a sector's durable image only moves forward.
-          if (item.generation <= durable_generation_[item.sector]) continue;
-          std::memcpy(durable_.data() + item.sector * sector_size_bytes, item.bytes.data(),
-                      sector_size_bytes);
-          durable_meta_[item.sector] = item.meta;
-          durable_generation_[item.sector] = item.generation;
-          if (generation_[item.sector] == item.generation) unsynced_[item.sector] = 0;
-          refresh_budget(item.sector);
-        }
-        std::erase_if(unsynced_list_, [this](uint64_t sector) { return !unsynced_[sector]; });
+        complete_sync(covered);
         callback(io::IoStatus::ok);
       });
 }
 
+void SimDisk::complete_sync(const std::vector<Covered>& covered) {
+  for (const Covered& item : covered) {
+    const uint64_t sector = item.sector;
+    const uint8_t* bytes = current_.data() + sector * sector_size_bytes;
+    SectorMeta meta = current_meta_[sector];
+    auto captured = captured_.end();
+    if (generation_[sector] == item.generation) {
+      KEEL_ASSERT(current_captures_[sector] > 0);
+      current_captures_[sector]--;
+    } else {
+      captured = captured_.find(std::pair{sector, item.generation});
+      KEEL_ASSERT(captured != captured_.end() && captured->second.syncs > 0);
+      bytes = captured->second.bytes.data();
+      meta = captured->second.meta;
+    }
+    // Syncs may complete out of order: a sector's durable image only moves forward.
+    if (item.generation > durable_generation_[sector]) {
+      std::memcpy(durable_.data() + sector * sector_size_bytes, bytes, sector_size_bytes);
+      durable_meta_[sector] = meta;
+      durable_generation_[sector] = item.generation;
+      if (generation_[sector] == item.generation) unsynced_[sector] = 0;
+      refresh_budget(sector);
+    }
+    if (captured != captured_.end() && --captured->second.syncs == 0) captured_.erase(captured);
+  }
+  std::erase_if(unsynced_list_, [this](uint64_t sector) { return !unsynced_[sector]; });
+}
+
 void SimDisk::crash() {
+  // The node's pending syncs never complete: their callbacks went with its incarnation.
+  forget_pending_syncs();
   io::Random& random = world_.random();
   for (uint64_t sector : unsynced_list_) {
     KEEL_ASSERT(unsynced_[sector]);
@@ -281,6 +325,7 @@ void SimDisk::crash() {
 }
 
 void SimDisk::wipe() {
+  forget_pending_syncs();
   std::fill(durable_.begin(), durable_.end(), 0);
   std::fill(current_.begin(), current_.end(), 0);
   std::fill(unsynced_.begin(), unsynced_.end(), 0);

@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "io/storage.h"
@@ -54,10 +56,23 @@ class SimDisk final : public io::BlockStorage {
     uint32_t flipped_bit = 0;
   };
 
+  // A sector's content (bytes and what the simulator knows of them) as a pending sync captured
+  // it, kept only once the current image has moved on before that sync completed.
+  struct Captured {
+    std::vector<uint8_t> bytes;
+    SectorMeta meta;
+    uint32_t syncs = 0;  // pending syncs that still need it
+  };
+  struct Covered {
+    uint64_t sector;
+    uint64_t generation;
+  };
+
   uint64_t latency_ns();
   uint64_t sector_count() const { return current_.size() / sector_size_bytes; }
   void complete_read(uint64_t offset_bytes, std::span<uint8_t> buffer, io::IoCallback callback);
   void complete_write(uint64_t offset_bytes, std::vector<uint8_t> data, io::IoCallback callback);
+  void complete_sync(const std::vector<Covered>& covered);
   void maybe_damage_on_read(uint64_t sector_first, uint64_t sector_count);
   // Damages (or fails) sector or, a recent_block_fraction of the time, every sector of the
   // logical block (the fault domain) of one of the latest writes. Returns whether any sector
@@ -65,7 +80,13 @@ class SimDisk final : public io::BlockStorage {
   bool hit_sector_or_block(uint64_t sector, bool (SimDisk::*hit)(uint64_t));
   // Puts data in the current image; faulty says whether it is what the caller meant to write.
   void land(uint64_t sector_first, std::span<const uint8_t> data, bool faulty);
-  void mark_unsynced(uint64_t sector);
+  // Called before the current image of sector changes: keeps the content pending syncs captured,
+  // then starts a new, unsynced generation.
+  void begin_change(uint64_t sector);
+  // Pending syncs are gone (a crash): nothing they captured is needed any more.
+  void forget_pending_syncs();
+  std::vector<uint8_t> take_buffer();
+  void give_back_buffer(std::vector<uint8_t> buffer);
   // Heals the budget for sector once neither image of it is faulty.
   void refresh_budget(uint64_t sector);
   bool faulty(const SectorMeta& meta) const {
@@ -87,6 +108,15 @@ class SimDisk final : public io::BlockStorage {
   std::vector<uint64_t> durable_generation_;  // per sector: the generation the durable image holds
   std::vector<uint8_t> unsynced_;             // per sector: 1 if the current image may differ
   std::vector<uint64_t> unsynced_list_;       // the unsynced sectors, in the order first changed
+  // A sync captures each unsynced sector's generation when issued and copies it to the durable
+  // image when it completes. The bytes are copied only if the sector changed in between (rare):
+  // per sector, how many pending syncs captured its current generation; and the older
+  // generations still needed, by (sector, generation). Only looked up, never iterated.
+  std::vector<uint32_t> current_captures_;
+  std::map<std::pair<uint64_t, uint64_t>, Captured> captured_;
+  // Write buffers, reused: a write copies its data at submission (so the simulation does not
+  // depend on what the caller does with its buffer) without an allocation each time.
+  std::vector<std::vector<uint8_t>> spare_buffers_;
 };
 
 }  // namespace keel::sim

@@ -370,6 +370,39 @@ TEST(SimDisk, ASyncCoversOnlyWritesThatCompletedBeforeIt) {
   EXPECT_EQ(rig.disk().unsynced_sectors(), 1u);
 }
 
+// A sync makes durable what was current when it was issued, even if a rewrite lands before it
+// completes (the disk then holds on to the older content for it); a later sync covers the
+// rewrite.
+TEST(SimDisk, ARewriteLandingBeforeAPendingSyncCompletesIsNotWhatItMakesDurable) {
+  int rewrite_first = 0;
+  for (uint64_t seed = 0; seed < 50; seed++) {
+    Rig rig(seed);
+    const std::vector<uint8_t> first = pattern(1, sector), second = pattern(2, sector);
+    rig.write(0, first);
+    bool synced = false;
+    bool rewritten_before_sync = false;
+    bool rewrite_synced = false;  // syncs may complete out of order
+    std::vector<uint8_t> durable_at_sync;
+    std::vector<uint8_t> durable_expected;
+    rig.disk().sync([&](io::IoStatus) {
+      synced = true;
+      durable_at_sync = slice(rig.disk().durable_bytes(), 0, sector);
+      durable_expected = rewrite_synced ? second : first;
+    });
+    rig.disk().write(0, second, [&](io::IoStatus) {
+      rewritten_before_sync = !synced;
+      rig.disk().sync([&](io::IoStatus) { rewrite_synced = true; });
+    });
+    rig.run();
+    EXPECT_EQ(durable_at_sync, durable_expected) << "seed " << seed;
+    if (rewritten_before_sync && durable_expected == first) rewrite_first++;
+    EXPECT_TRUE(rewrite_synced);
+    EXPECT_EQ(rig.disk().unsynced_sectors(), 0u) << "seed " << seed;
+    EXPECT_EQ(slice(rig.disk().durable_bytes(), 0, sector), second) << "seed " << seed;
+  }
+  EXPECT_GT(rewrite_first, 0);
+}
+
 TEST(SimDisk, SyncsCompletingOutOfOrderNeverMoveDurableDataBack) {
   for (uint64_t seed = 0; seed < 50; seed++) {
     Rig rig(seed);

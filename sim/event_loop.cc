@@ -4,28 +4,32 @@
 
 namespace keel::sim {
 
-EventLoop::EventId EventLoop::schedule(uint64_t at_ns, EventTag tag, io::Callback callback) {
+uint32_t EventLoop::claim_slot(uint64_t at_ns, EventTag tag) {
   KEEL_ASSERT(at_ns >= now_ns_);
-  KEEL_ASSERT(callback);
   KEEL_ASSERT(heap_.size() < pending_events_max);
   uint32_t slot_index;
   if (slots_free_.empty()) {
     slot_index = static_cast<uint32_t>(slots_.size());
     slots_.emplace_back();
+    heap_index_.push_back(0);
   } else {
     slot_index = slots_free_.back();
     slots_free_.pop_back();
   }
   Slot& slot = slots_[slot_index];
   KEEL_ASSERT(!slot.pending);
-  slot.callback = std::move(callback);
   slot.sequence = sequence_next_++;
   slot.tag = tag;
   slot.pending = true;
-  heap_.push_back(Entry{at_ns, random_.next_u64(), slot_index, slot.generation});
+  heap_.push_back(Entry{at_ns, random_.next_u64(), slot_index});
+  place(heap_.size() - 1, heap_.back());
   sift_up(heap_.size() - 1);
-  // The id packs slot and generation, so a stale id never cancels a reused slot.
-  return (static_cast<uint64_t>(slot.generation) << 32 | slot_index) + 1;
+  return slot_index;
+}
+
+// The id packs slot and generation, so a stale id never cancels a reused slot.
+EventLoop::EventId EventLoop::id_of(uint32_t slot_index) const {
+  return (static_cast<uint64_t>(slots_[slot_index].generation) << 32 | slot_index) + 1;
 }
 
 bool EventLoop::cancel(EventId event) {
@@ -36,10 +40,8 @@ bool EventLoop::cancel(EventId event) {
   if (slot_index >= slots_.size()) return false;
   Slot& slot = slots_[slot_index];
   if (!slot.pending || slot.generation != generation) return false;
-  // The heap entry stays and is skipped when popped; the slot is freed then, not now, so its
-  // generation still tells the entry apart from a later event in the same slot.
-  slot.pending = false;
-  slot.callback = nullptr;
+  slot.callback.reset();
+  remove(heap_index_[slot_index]);
   return true;
 }
 
@@ -48,10 +50,10 @@ void EventLoop::sift_up(size_t index) {
   while (index > 0) {
     const size_t parent = (index - 1) / heap_arity;
     if (!earlier(entry, heap_[parent])) break;
-    heap_[index] = heap_[parent];
+    place(index, heap_[parent]);
     index = parent;
   }
-  heap_[index] = entry;
+  place(index, entry);
 }
 
 void EventLoop::sift_down(size_t index) {
@@ -66,25 +68,31 @@ void EventLoop::sift_down(size_t index) {
       if (earlier(heap_[child], heap_[best])) best = child;
     }
     if (!earlier(heap_[best], entry)) break;
-    heap_[index] = heap_[best];
+    place(index, heap_[best]);
     index = best;
   }
-  heap_[index] = entry;
+  place(index, entry);
 }
 
-EventLoop::Entry EventLoop::pop() {
-  KEEL_ASSERT(!heap_.empty());
-  const Entry entry = heap_.front();
-  heap_.front() = heap_.back();
+void EventLoop::remove(size_t index) {
+  KEEL_ASSERT(index < heap_.size());
+  const uint32_t slot_index = heap_[index].slot;
+  const Entry last = heap_.back();
   heap_.pop_back();
-  if (!heap_.empty()) sift_down(0);
-  Slot& slot = slots_[entry.slot];
-  if (!slot.pending && slot.generation == entry.generation) {
-    // A cancelled event: release its slot now that no heap entry refers to it.
-    slot.generation++;
-    slots_free_.push_back(entry.slot);
+  if (index < heap_.size()) {
+    place(index, last);
+    // The moved entry may belong above or below its new place.
+    if (index > 0 && earlier(last, heap_[(index - 1) / heap_arity])) {
+      sift_up(index);
+    } else {
+      sift_down(index);
+    }
   }
-  return entry;
+  Slot& slot = slots_[slot_index];
+  KEEL_ASSERT(slot.pending);
+  slot.pending = false;
+  slot.generation++;
+  slots_free_.push_back(slot_index);
 }
 
 }  // namespace keel::sim

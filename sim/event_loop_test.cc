@@ -289,6 +289,26 @@ TEST(EventLoop, PendingCountsScheduledEvents) {
   EXPECT_EQ(loop.pending(), 1u);
 }
 
+TEST(EventLoop, ACancelledEventLeavesAtOnceAndTheRestKeepTheirOrder) {
+  EventLoop loop(19);
+  std::vector<int> ran;
+  std::vector<EventLoop::EventId> ids;
+  for (int i = 0; i < 20; i++) {
+    ids.push_back(
+        loop.schedule(static_cast<uint64_t>(100 - i), EventTag{}, [&ran, i] { ran.push_back(i); }));
+  }
+  for (int i = 0; i < 20; i += 3) EXPECT_TRUE(loop.cancel(ids[static_cast<size_t>(i)]));
+  EXPECT_EQ(loop.pending(), 13u);
+  EXPECT_FALSE(loop.cancel(ids[0]));  // twice
+  while (loop.run_one()) {
+  }
+  std::vector<int> expected;
+  for (int i = 19; i >= 0; i--) {
+    if (i % 3 != 0) expected.push_back(i);
+  }
+  EXPECT_EQ(ran, expected);
+}
+
 TEST(EventLoopDeathTest, SchedulingInThePastIsRefused) {
   EventLoop loop(18);
   loop.schedule(100, EventTag{}, [] {});

@@ -41,19 +41,35 @@ void SimNetwork::send(io::NodeId from, io::NodeId to, std::span<const uint8_t> f
     world_.fault(from, FaultKind::net_loss, to);
     return;
   }
-  std::vector<uint8_t> bytes(frame.begin(), frame.end());
   if (faults_enabled_ && profile_.duplicate_probability > 0 &&
       random.chance(profile_.duplicate_probability)) {
     world_.fault(from, FaultKind::net_duplicate, to);
-    transmit(from, to, bytes);
+    transmit(from, to, take_buffer(frame));
   }
-  transmit(from, to, std::move(bytes));
+  transmit(from, to, take_buffer(frame));
+}
+
+std::vector<uint8_t> SimNetwork::take_buffer(std::span<const uint8_t> frame) {
+  std::vector<uint8_t> buffer;
+  if (!spare_buffers_.empty()) {
+    buffer = std::move(spare_buffers_.back());
+    spare_buffers_.pop_back();
+  }
+  buffer.assign(frame.begin(), frame.end());
+  return buffer;
+}
+
+void SimNetwork::give_back_buffer(std::vector<uint8_t> buffer) {
+  // Bounded: the spares are a few messages' worth, not the messages in flight.
+  constexpr size_t spare_buffers_max = 64;
+  if (spare_buffers_.size() < spare_buffers_max) spare_buffers_.push_back(std::move(buffer));
 }
 
 void SimNetwork::transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> frame) {
   Link& l = link(from, to);
   if (faults_enabled_ && l.in_flight >= profile_.link_capacity_messages) {
     world_.fault(from, FaultKind::net_capacity_drop, to);
+    give_back_buffer(std::move(frame));
     return;
   }
   io::Random& random = world_.random();
@@ -76,7 +92,8 @@ void SimNetwork::transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> f
                            Link& arrived = link(from, to);
                            KEEL_ASSERT(arrived.in_flight > 0);
                            arrived.in_flight--;
-                           nodes_[to]->deliver(from, std::move(frame));
+                           nodes_[to]->deliver(from, frame);
+                           give_back_buffer(std::move(frame));
                          });
 }
 

@@ -64,6 +64,9 @@ class SimNetwork {
   Link& link(io::NodeId from, io::NodeId to);
   const Link& link(io::NodeId from, io::NodeId to) const;
   void transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> frame);
+  // Frame buffers are reused: a run sends millions of messages.
+  std::vector<uint8_t> take_buffer(std::span<const uint8_t> frame);
+  void give_back_buffer(std::vector<uint8_t> buffer);
 
   World& world_;
   const uint32_t endpoint_count_;
@@ -71,6 +74,7 @@ class SimNetwork {
   bool faults_enabled_ = true;
   std::vector<Link> links_;  // endpoint_count^2, row = from
   std::vector<SimNode*> nodes_;
+  std::vector<std::vector<uint8_t>> spare_buffers_;
 };
 
 }  // namespace keel::sim

@@ -61,27 +61,6 @@ bool SimNode::cancel(io::TimerId timer) {
   return false;
 }
 
-void SimNode::schedule_after(uint64_t delay_ns, EventKind kind, io::Callback callback) {
-  schedule_internal(delay_ns, kind, io::timer_id_none, std::move(callback));
-}
-
-void SimNode::schedule_internal(uint64_t delay_ns, EventKind kind, io::TimerId timer,
-                                io::Callback callback) {
-  const uint64_t incarnation = incarnation_;
-  const EventLoop::EventId event = world_.loop().schedule(
-      world_.now_ns() + delay_ns, EventTag{id_, static_cast<uint16_t>(kind)},
-      [this, incarnation, kind, timer, callback = std::move(callback)]() mutable {
-        if (incarnation != incarnation_) return;  // The node crashed since.
-        if (timer != io::timer_id_none) timers_pending_.erase(timer);
-        if (paused_) {
-          deferred_.push_back(Deferred{timer, kind, std::move(callback)});
-          return;
-        }
-        callback();
-      });
-  if (timer != io::timer_id_none) timers_pending_[timer] = event;
-}
-
 void SimNode::send(io::NodeId to, uint16_t kind, std::span<const uint8_t> body) {
   KEEL_ASSERT(up_ && !paused_);
   send_buffer_.clear();
@@ -89,16 +68,16 @@ void SimNode::send(io::NodeId to, uint16_t kind, std::span<const uint8_t> body) 
   network_.send(id_, to, send_buffer_);
 }
 
-void SimNode::deliver(io::NodeId from, std::vector<uint8_t> frame) {
+void SimNode::deliver(io::NodeId from, std::vector<uint8_t>& frame) {
   if (!up_) {
     world_.record(TraceKind::drop, from, id_, static_cast<uint64_t>(DropReason::node_down));
     return;
   }
   if (paused_) {
     // A paused process still has its socket buffers: the frame waits, like a timer does.
-    deferred_.push_back(Deferred{
-        io::timer_id_none, EventKind::deliver,
-        [this, from, frame = std::move(frame)]() mutable { deliver(from, std::move(frame)); }});
+    deferred_.push_back(
+        Deferred{io::timer_id_none, EventKind::deliver,
+                 [this, from, frame = std::move(frame)]() mutable { deliver(from, frame); }});
     return;
   }
   const io::DecodedFrame decoded = io::decode_frame(frame, cluster_id_);

@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "io/env.h"
+#include "sim/inline_callback.h"
 #include "sim/world.h"
 
 namespace keel::sim {
@@ -60,10 +62,15 @@ class SimNode final : public io::Clock, public io::Timers, public io::MessageBus
   // Sets the node's realtime right (offset 0, jumps undone); its rate error stays.
   void heal_clock() { clock_.offset_ns = 0; }
 
-  // Runs callback after delay_ns on this node's loop, unless the node crashes first.
-  void schedule_after(uint64_t delay_ns, EventKind kind, io::Callback callback);
-  // Called by the network when a frame arrives.
-  void deliver(io::NodeId from, std::vector<uint8_t> frame);
+  // Runs callback (any void() callable) after delay_ns on this node's loop, unless the node
+  // crashes first.
+  template <typename F>
+  void schedule_after(uint64_t delay_ns, EventKind kind, F&& callback) {
+    schedule_internal(delay_ns, kind, io::timer_id_none, std::forward<F>(callback));
+  }
+  // Called by the network when a frame arrives. The frame is taken only if the node holds it
+  // (paused); otherwise the network may reuse its buffer.
+  void deliver(io::NodeId from, std::vector<uint8_t>& frame);
 
   uint64_t frames_rejected() const { return frames_rejected_; }
 
@@ -71,10 +78,10 @@ class SimNode final : public io::Clock, public io::Timers, public io::MessageBus
   struct Deferred {
     io::TimerId timer;
     EventKind kind;
-    io::Callback callback;
+    InlineCallback callback;
   };
-  void schedule_internal(uint64_t delay_ns, EventKind kind, io::TimerId timer,
-                         io::Callback callback);
+  template <typename F>
+  void schedule_internal(uint64_t delay_ns, EventKind kind, io::TimerId timer, F&& callback);
   void run_held();
 
   World& world_;
@@ -94,5 +101,23 @@ class SimNode final : public io::Clock, public io::Timers, public io::MessageBus
   std::vector<uint8_t> send_buffer_;
   uint64_t frames_rejected_ = 0;
 };
+
+template <typename F>
+void SimNode::schedule_internal(uint64_t delay_ns, EventKind kind, io::TimerId timer,
+                                F&& callback) {
+  const uint64_t incarnation = incarnation_;
+  const EventLoop::EventId event = world_.loop().schedule(
+      world_.now_ns() + delay_ns, EventTag{id_, static_cast<uint16_t>(kind)},
+      [this, incarnation, kind, timer, callback = std::forward<F>(callback)]() mutable {
+        if (incarnation != incarnation_) return;  // The node crashed since.
+        if (timer != io::timer_id_none) timers_pending_.erase(timer);
+        if (paused_) {
+          deferred_.push_back(Deferred{timer, kind, InlineCallback(std::move(callback))});
+          return;
+        }
+        callback();
+      });
+  if (timer != io::timer_id_none) timers_pending_[timer] = event;
+}
 
 }  // namespace keel::sim

@@ -27,22 +27,12 @@ uint64_t ring_checksum(const uint8_t* sector) {
   return io::checksum(std::span<const uint8_t>(sector, ring_checksum_offset));
 }
 
-std::vector<uint8_t> encode_ring(const proto::Header& header, bool with_body);
-
 bool all_zero(const uint8_t* bytes, uint64_t size) {
   return std::all_of(bytes, bytes + size, [](uint8_t byte) { return byte == 0; });
 }
 
 std::span<const uint8_t, header_size_bytes> header_bytes(const uint8_t* at) {
   return std::span<const uint8_t, header_size_bytes>(at, header_size_bytes);
-}
-
-std::vector<uint8_t> encode_ring(const proto::Header& header, bool with_body) {
-  std::vector<uint8_t> ring(io::BlockStorage::sector_size_bytes, 0);
-  encode_header(header, std::span<uint8_t, header_size_bytes>(ring.data(), header_size_bytes));
-  ring[ring_flag_offset] = with_body ? 1 : 0;
-  store_u64(ring.data() + ring_checksum_offset, ring_checksum(ring.data()));
-  return ring;
 }
 
 }  // namespace
@@ -56,12 +46,43 @@ Journal::~Journal() = default;
 
 // --- Encoding ---
 
+std::vector<uint8_t> Journal::take_buffer(uint64_t size_bytes) {
+  std::vector<uint8_t> buffer;
+  if (!spare_buffers_.empty()) {
+    buffer = std::move(spare_buffers_.back());
+    spare_buffers_.pop_back();
+  }
+  buffer.assign(size_bytes, 0);
+  return buffer;
+}
+
+void Journal::give_back_buffers(Job& job) {
+  // Bounded: a few spares cover the jobs that follow, and a checkpoint's buffer (as large as a
+  // snapshot) is not kept.
+  constexpr size_t spare_buffers_max = 8;
+  for (Job::Part& part : job.parts) {
+    if (spare_buffers_.size() < spare_buffers_max &&
+        part.bytes.capacity() <= layout_.prepare_slot_size_bytes) {
+      spare_buffers_.push_back(std::move(part.bytes));
+    }
+  }
+}
+
+std::vector<uint8_t> Journal::encode_ring(const proto::Header& header, bool with_body) {
+  std::vector<uint8_t> ring = take_buffer(sector_size);
+  encode_header(header, std::span<uint8_t, header_size_bytes>(ring.data(), header_size_bytes));
+  ring[ring_flag_offset] = with_body ? 1 : 0;
+  store_u64(ring.data() + ring_checksum_offset, ring_checksum(ring.data()));
+  return ring;
+}
+
 std::vector<uint8_t> Journal::encode_prepare_slot(const proto::Header& header,
-                                                  const std::string* body) const {
+                                                  const std::string* body) {
   const uint64_t body_size = body == nullptr ? 0 : body->size();
   KEEL_ASSERT(body == nullptr || body_matches(header, *body));
   KEEL_ASSERT(slot_prefix_bytes + header_size_bytes + body_size <= layout_.prepare_slot_size_bytes);
-  std::vector<uint8_t> bytes(round_up_to_sector(slot_prefix_bytes + header_size_bytes + body_size));
+  std::vector<uint8_t> bytes =
+      take_buffer(round_up_to_sector(slot_prefix_bytes + header_size_bytes + body_size));
   store_u64(bytes.data() + 8, body == nullptr ? 0 : flag_has_body);
   encode_header(header, std::span<uint8_t, header_size_bytes>(bytes.data() + slot_prefix_bytes,
                                                               header_size_bytes));
@@ -162,6 +183,7 @@ void Journal::write_entry(const proto::Header& header, std::optional<std::string
   KEEL_ASSERT(header_valid(header, cluster_id_));
   const uint64_t slot = slot_of(header.op());
   Job job;
+  job.parts.reserve(2);
   job.parts.push_back(Job::Part{layout_.prepare_offset(slot),
                                 encode_prepare_slot(header, body ? &*body : nullptr)});
   const bool with_body = body.has_value();
@@ -182,8 +204,9 @@ void Journal::write_ring(const proto::Header& header, absl::AnyInvocable<void(bo
 void Journal::clear_slot(uint64_t slot, absl::AnyInvocable<void(bool durable)> done) {
   KEEL_ASSERT(slot < layout_.wal_slots);
   Job job;
-  job.parts.push_back(Job::Part{layout_.prepare_offset(slot), std::vector<uint8_t>(sector_size)});
-  job.parts.push_back(Job::Part{layout_.header_offset(slot), std::vector<uint8_t>(sector_size)});
+  job.parts.reserve(2);
+  job.parts.push_back(Job::Part{layout_.prepare_offset(slot), take_buffer(sector_size)});
+  job.parts.push_back(Job::Part{layout_.header_offset(slot), take_buffer(sector_size)});
   job.done = std::move(done);
   enqueue(std::move(job));
 }
@@ -191,7 +214,8 @@ void Journal::clear_slot(uint64_t slot, absl::AnyInvocable<void(bool durable)> d
 void Journal::write_checkpoint(uint32_t area, std::string snapshot,
                                absl::AnyInvocable<void(bool durable)> done) {
   KEEL_ASSERT(snapshot.size() <= layout_.checkpoint_area_size_bytes);
-  std::vector<uint8_t> bytes(round_up_to_sector(std::max<uint64_t>(snapshot.size(), 1)), 0);
+  std::vector<uint8_t> bytes =
+      take_buffer(round_up_to_sector(std::max<uint64_t>(snapshot.size(), 1)));
   std::memcpy(bytes.data(), snapshot.data(), snapshot.size());
   Job job;
   job.parts.push_back(Job::Part{layout_.checkpoint_offset(area), std::move(bytes)});
@@ -232,38 +256,47 @@ void Journal::write_part(size_t part) {
 }
 
 void Journal::verify_job() {
-  Job& job = jobs_.front();
+  const Job& job = jobs_.front();
   uint64_t total = 0;
   for (const Job::Part& part : job.parts) total += part.bytes.size();
-  verify_buffer_.assign(total, 0);
-  auto pending = std::make_shared<size_t>(job.parts.size());
-  auto intact = std::make_shared<bool>(!job.sync_failed);
+  // Every byte is read into before it is compared: no need to clear it.
+  if (verify_buffer_.size() < total) verify_buffer_.resize(total);
+  verify_pending_ = job.parts.size();
+  verify_intact_ = !job.sync_failed;
   uint64_t at = 0;
   for (size_t i = 0; i < job.parts.size(); i++) {
     const Job::Part& part = job.parts[i];
     std::span<uint8_t> into(verify_buffer_.data() + at, part.bytes.size());
-    storage_.read(part.offset_bytes, into, [this, i, at, pending, intact](io::IoStatus status) {
-      const Job::Part& part = jobs_.front().parts[i];
-      if (status != io::IoStatus::ok ||
-          std::memcmp(verify_buffer_.data() + at, part.bytes.data(), part.bytes.size()) != 0) {
-        *intact = false;
-      }
-      if (--*pending > 0) return;
-      if (*intact) {
-        finish_job(true);
-      } else if (jobs_.front().attempts >= write_attempts_max) {
-        finish_job(false);
-      } else {
-        write_retries_++;
-        run_job();
-      }
-    });
+    storage_.read(part.offset_bytes, into,
+                  [this, i](io::IoStatus status) { verify_part_done(i, status); });
     at += part.bytes.size();
+  }
+}
+
+void Journal::verify_part_done(size_t part_index, io::IoStatus status) {
+  const Job& job = jobs_.front();
+  uint64_t at = 0;
+  for (size_t i = 0; i < part_index; i++) at += job.parts[i].bytes.size();
+  const Job::Part& part = job.parts[part_index];
+  if (status != io::IoStatus::ok ||
+      std::memcmp(verify_buffer_.data() + at, part.bytes.data(), part.bytes.size()) != 0) {
+    verify_intact_ = false;
+  }
+  KEEL_ASSERT(verify_pending_ > 0);
+  if (--verify_pending_ > 0) return;
+  if (verify_intact_) {
+    finish_job(true);
+  } else if (job.attempts >= write_attempts_max) {
+    finish_job(false);
+  } else {
+    write_retries_++;
+    run_job();
   }
 }
 
 void Journal::finish_job(bool durable) {
   auto done = std::move(jobs_.front().done);
+  give_back_buffers(jobs_.front());
   jobs_.pop_front();
   if (!jobs_.empty()) run_job();
   done(durable);

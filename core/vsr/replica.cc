@@ -133,6 +133,8 @@ Replica::Impl::Impl(const Config& config_in, io::Env env_in, uint32_t replica,
       state_machine(state_machine_in),
       observer(observer_in),
       journal(config_in, *env_in.storage, env_in.cluster_id),
+      // An op is committed within about a pipeline of being written, unless the replica lags.
+      body_cache(2 * config_in.pipeline_max),
       superblock(*env_in.storage, 0, env_in.cluster_id, replica),
       clock_sync(config_in, replica),
       root(root_header(env_in.cluster_id)) {
@@ -377,10 +379,17 @@ void Replica::Impl::event(ReplicaEvent e) {
 
 void Replica::Impl::receive(io::NodeId from, uint16_t kind, std::span<const uint8_t> body) {
   if (!starting_done && status != Status::recovering) return;
+  KEEL_ASSERT(!receiving);  // the bus delivers from its own events, never from inside a send
+  receiving = true;
+  dispatch(from, kind, body);
+  receiving = false;
+}
+
+void Replica::Impl::dispatch(io::NodeId from, uint16_t kind, std::span<const uint8_t> body) {
   switch (static_cast<Kind>(kind)) {
 #define KEEL_VSR_CASE(KIND, TYPE, CALL)     \
   case Kind::KIND: {                        \
-    TYPE message;                           \
+    TYPE& message = std::get<TYPE>(inbox);  \
     if (parse_message(body, message)) CALL; \
     return;                                 \
   }
@@ -827,6 +836,7 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
   e.writing = true;
   const bool with_body = body.has_value();
   const uint64_t checksum = header.checksum();
+  if (body) body_cache.put(header.op(), checksum, *body);
   const uint64_t slot = journal.slot_of(header.op());
   journal.write_entry(
       header, std::move(body),
@@ -949,6 +959,10 @@ void Replica::Impl::commit_ops() {
       return;
     }
   }
+  if (const std::string* body = body_cache.find(next, header.checksum())) {
+    apply_prepare(header, *body);
+    return;
+  }
   committing = true;
   journal.read_prepare(journal.slot_of(next), [this, header](Journal::PrepareRead read) {
     committing = false;
@@ -1039,7 +1053,7 @@ void Replica::Impl::apply_request(const proto::Header& header, const proto::Requ
 }
 
 void Replica::Impl::after_commit(const proto::Header& header) {
-  if (observer != nullptr) {
+  if (observer != nullptr && observer->observes_commits()) {
     observer->committed(self, header.op(), header.checksum(), replicated_checksum());
   }
   while (!pipeline.empty() && pipeline.front().header.op() <= commit_min) pipeline.pop_front();

@@ -57,6 +57,9 @@ class ReplicaObserver {
   // machine and client table) after it. Convergence checks compare these across replicas.
   virtual void committed(uint32_t replica, uint64_t op, uint64_t header_checksum,
                          uint64_t state_checksum) {}
+  // False if committed() does nothing: the replica then skips the state checksum, which costs a
+  // pass over the client table per op.
+  virtual bool observes_commits() const { return true; }
   virtual void event(uint32_t replica, ReplicaEvent event) {}
   // A line describing a protocol step, for debugging (the simulator prints them on request).
   virtual bool logging() const { return false; }

@@ -11,8 +11,10 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "core/vsr/body_cache.h"
 #include "core/vsr/clock_sync.h"
 #include "core/vsr/header.h"
 #include "core/vsr/journal.h"
@@ -76,6 +78,7 @@ struct Replica::Impl {
 
   // --- replica.cc: messages and ticks ---
   void receive(io::NodeId from, uint16_t kind, std::span<const uint8_t> body);
+  void dispatch(io::NodeId from, uint16_t kind, std::span<const uint8_t> body);
   void tick();
   void schedule_tick();
   void on_request(const proto::Request& request, io::NodeId from);
@@ -191,6 +194,7 @@ struct Replica::Impl {
   StateMachine& state_machine;
   ReplicaObserver* const observer;
   Journal journal;
+  BodyCache body_cache;  // bodies written lately: commit applies them without a disk read
   Superblock superblock;
   ClockSync clock_sync;
   const proto::Header root;
@@ -273,6 +277,16 @@ struct Replica::Impl {
   bool persisting = false;
   std::vector<absl::AnyInvocable<void()>> persist_waiting;
   std::vector<absl::AnyInvocable<void()>> persist_running;
+
+  // Messages are parsed into these, one per type, reused: parsing into a cleared message keeps
+  // its fields' allocations, and a fresh message per delivery cost most of receiving one.
+  // Bounded: each holds at most one message of at most message_size_bytes_max.
+  std::tuple<proto::Request, proto::Prepare, proto::PrepareOk, proto::Commit,
+             proto::StartViewChange, proto::DoViewChange, proto::StartView, proto::RequestStartView,
+             proto::Recovery, proto::RecoveryResponse, proto::RequestPrepare,
+             proto::RequestCheckpoint, proto::CheckpointChunk, proto::Ping, proto::Pong>
+      inbox;
+  bool receiving = false;  // a handler is running: the inbox is in use
 
   uint64_t ticks = 0;
   io::TimerId tick_timer = io::timer_id_none;

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <map>
+
 #include "workloads/kv/replicated.h"
 
 namespace keel::kv {
@@ -268,6 +270,23 @@ TEST(KvReplicated, MalformedBytesAreAnErrorResultAndChangeNothing) {
   ASSERT_TRUE(result.ParseFromString(replicated.apply("", 1)));  // parses: an empty command
   EXPECT_EQ(error_of(result), proto::EMPTY_COMMAND);
   EXPECT_EQ(replicated.checksum(), before);
+}
+
+TEST(KvStateMachine, SnapshotIsProtobufsEncodingOfTheEntries) {
+  StateMachine machine;
+  machine.apply(set_command("a", "1"));
+  machine.apply(set_command("empty", ""));
+  machine.apply(set_command("", "empty key"));
+  machine.apply(set_command("long", std::string(300, 'x')));  // a two-byte length
+  proto::KeyValues expected;
+  for (const auto& [key, value] : std::map<std::string, std::string>{
+           {"", "empty key"}, {"a", "1"}, {"empty", ""}, {"long", std::string(300, 'x')}}) {
+    proto::KeyValue* pair = expected.add_pairs();
+    pair->set_key(key);
+    pair->set_value(value);
+  }
+  EXPECT_EQ(machine.snapshot(), expected.SerializeAsString());
+  EXPECT_EQ(StateMachine().snapshot(), proto::KeyValues().SerializeAsString());
 }
 
 TEST(KvReplicated, SnapshotsRoundTripWithinTheirBound) {
