@@ -69,6 +69,11 @@ if [ -w /dev/full ]; then
   check "trace write failure" exit_code 2 "$keel" sim --seed 1 --requests 20 --trace /dev/full
 fi
 check "unwritable sweep folder" exit_code 2 "$keel" sweep --seeds 1..2 --out /proc
+check "zero seed timeout" exit_code 2 "$keel" sweep --seeds 1..2 --seed-timeout-ms 0
+# A seed that outlives --seed-timeout-ms is killed and counted as failed, and the sweep goes on.
+check "seed timeout fails the sweep" exit_code 1 timeout 60 "$keel" sweep --seeds 1..2 --jobs 1 --seed-timeout-ms 1 --out slow
+check "seed timeout is named" has "seed 1 FAILED (timed out after 1 ms)"
+check "seed timeout count" has "sweep: 2 seeds in .*: 0 passed, 2 failed"
 check "seed range ending at 2^64-1" exit_code 0 timeout 60 "$keel" sweep --seeds 18446744073709551614..18446744073709551615 --requests 20 --out wrap
 check "seed range ending at 2^64-1 count" has "sweep: 2 seeds in"
 

@@ -22,7 +22,7 @@ void print_usage(std::FILE* out) {
              "  keel replay FILE [--json]\n"
              "  keel sweep (--seeds A..B | --seeds-file FILE) [--jobs J] [--out DIR]\n"
              "           [--check-determinism] [--protocol P] [--replicas R] [--requests K]\n"
-             "           [--bug NAME] [--calm]\n"
+             "           [--bug NAME] [--calm] [--seed-timeout-ms MS]\n"
              "  keel help\n"
              "\n"
              "protocols:\n{}"

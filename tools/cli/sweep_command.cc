@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <string>
+#include <thread>
 
 #include "sim/simulator.h"
 #include "tools/cli/args.h"
@@ -32,6 +35,9 @@ struct SweepArgs {
   std::string out = "sweep-out";
   std::vector<std::string> sim_args;  // passed through to every `keel sim`
   bool check_determinism = false;
+  // A seed still running after this long is killed and counted as failed: one stuck seed must
+  // not stall a sweep (or CI) without a word.
+  uint64_t seed_timeout_ms = 600'000;
 };
 
 void parse_seed_range(std::string_view text, std::vector<uint64_t>& seeds) {
@@ -82,6 +88,8 @@ SweepArgs parse_sweep_args(const std::vector<std::string>& args) {
       parsed.jobs = static_cast<uint32_t>(parse_u64(flag, reader.value(flag), 1, 256));
     } else if (flag == "--out") {
       parsed.out = reader.value(flag);
+    } else if (flag == "--seed-timeout-ms") {
+      parsed.seed_timeout_ms = parse_u64(flag, reader.value(flag), 1, 86'400'000);
     } else if (flag == "--check-determinism") {
       reader.no_value(flag);
       parsed.check_determinism = true;
@@ -111,6 +119,18 @@ std::string last_line(const std::string& path) {
   return last;
 }
 
+// Kills (once) every child that has run longer than timeout; waitpid then reaps it. (With
+// --check-determinism the child's own two runs are its children: they finish on their own.)
+template <typename Running>
+void kill_overdue(std::map<pid_t, Running>& running, std::chrono::steady_clock::duration timeout) {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [pid, child] : running) {
+    if (child.killed || now - child.started < timeout) continue;
+    kill(pid, SIGKILL);
+    child.killed = true;
+  }
+}
+
 double wall_seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -132,7 +152,13 @@ int sweep_command(const std::vector<std::string>& args) {
   std::filesystem::remove(probe_path, error);
   const auto start = std::chrono::steady_clock::now();
   const std::string exe = self_executable();
-  std::map<pid_t, uint64_t> running;
+  struct Running {
+    uint64_t seed;
+    std::chrono::steady_clock::time_point started;
+    bool killed = false;
+  };
+  std::map<pid_t, Running> running;
+  const auto seed_timeout = std::chrono::milliseconds(parsed.seed_timeout_ms);
   size_t next = 0, done = 0;
   std::vector<std::pair<uint64_t, std::string>> failures;
   std::map<std::string, int64_t> faults, counters;
@@ -151,14 +177,20 @@ int sweep_command(const std::vector<std::string>& args) {
       argv.insert(argv.end(), parsed.sim_args.begin(), parsed.sim_args.end());
       argv.insert(argv.end(), {"--json", "--trace", path_of(seed, "trace")});
       if (parsed.check_determinism) argv.push_back("--check-determinism");
-      running[start_child(argv, path_of(seed, "log"))] = seed;
+      running[start_child(argv, path_of(seed, "log"))] =
+          Running{seed, std::chrono::steady_clock::now()};
     }
     int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0) continue;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {
+      kill_overdue(running, seed_timeout);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      continue;
+    }
     const auto found = running.find(pid);
     if (found == running.end()) continue;
-    const uint64_t seed = found->second;
+    const uint64_t seed = found->second.seed;
+    const bool timed_out = found->second.killed;
     running.erase(found);
     done++;
     const int exit_code = exit_code_of(status);
@@ -175,9 +207,11 @@ int sweep_command(const std::vector<std::string>& args) {
       simulated_ns += summary.simulated_ns();
       requests += summary.requests_completed();
     }
-    if (exit_code != 0 || !parsed_json) {
-      const std::string verdict =
-          parsed_json ? summary.result() : fmt::format("exit {}", exit_code);
+    if (exit_code != 0 || !parsed_json || timed_out) {
+      const std::string verdict = timed_out
+                                      ? fmt::format("timed out after {} ms", parsed.seed_timeout_ms)
+                                  : parsed_json ? summary.result()
+                                                : fmt::format("exit {}", exit_code);
       failures.emplace_back(seed, verdict);
       fmt::print(stderr, "sweep: seed {} FAILED ({}): keel replay {}  (log: {})\n", seed, verdict,
                  path_of(seed, "trace"), path_of(seed, "log"));
