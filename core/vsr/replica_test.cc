@@ -103,6 +103,9 @@ std::string incr_command(const std::string& key) {
   return command.SerializeAsString();
 }
 
+// Each client's own counter.
+std::string key_of(uint32_t client) { return "counter-" + std::to_string(client); }
+
 // What a GET result holds: the value, or nullopt if the key is absent or the result is not a GET's.
 std::optional<std::string> get_result(const std::string& bytes) {
   kv::proto::Result result;
@@ -380,6 +383,16 @@ class Cluster {
 
   // The cluster elected its first primary, everyone follows it and its clock is synchronised.
   bool start_up() { return run_until_converged(10 * s); }
+  // The common opening of the scenarios: start up, each of the first `clients` clients
+  // increments its own counter once, and the cluster settles.
+  bool start_with_one_increment_each(uint32_t clients) {
+    if (!start_up()) return false;
+    for (uint32_t c = 0; c < clients; c++) {
+      const std::optional<ClientOutcome> outcome = execute(c, incr_command(key_of(c)));
+      if (!outcome || outcome->status != ClientOutcome::Status::ok) return false;
+    }
+    return run_until_converged();
+  }
 
  private:
   void start(uint32_t r) {
@@ -414,8 +427,6 @@ std::string join(const std::vector<std::string>& lines) {
 bool ok(const std::shared_ptr<Call>& call) {
   return call->done && call->outcome.status == ClientOutcome::Status::ok;
 }
-
-std::string key_of(uint32_t client) { return "counter-" + std::to_string(client); }
 
 Cluster::Options options(uint64_t seed, uint32_t clients, Config config = test_config()) {
   Cluster::Options options;
@@ -560,16 +571,11 @@ TEST(VsrScenario, PartitionedOldPrimaryStillReceivingRequests) {
   // Client 1 gives up after three attempts of 200 ms.
   cluster_options.client_options[1] = ClientOptions{.request_timeout_ms = 200, .attempts_max = 3};
   Cluster cluster(cluster_options);
-  ASSERT_TRUE(cluster.start_up());
+  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint64_t view_before = cluster.replica(p).view();
-  for (uint32_t c = 0; c < 2; c++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
-  ASSERT_TRUE(cluster.run_until_converged());
   Replica& old_primary = cluster.replica(p);
   const uint64_t commit_before = old_primary.commit_max();
   const uint64_t view_started_before = cluster.recorder().events(p, ReplicaEvent::view_started);
@@ -707,17 +713,12 @@ TEST(VsrScenario, RestartWithTornLastPrepare) {
 // must win: the cluster settles in one view with one primary, the same log and the same state.
 TEST(VsrScenario, TwoConcurrentViewChanges) {
   Cluster cluster(options(404, 2));
-  ASSERT_TRUE(cluster.start_up());
+  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t b1 = (p + 1) % 3, b2 = (p + 2) % 3;
   const uint64_t v = cluster.replica(p).view();
-  for (uint32_t c = 0; c < 2; c++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
-  ASSERT_TRUE(cluster.run_until_converged());
 
   cluster.isolate(b2);
   ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(b2).view() >= v + 2; }, 5 * s));
@@ -762,17 +763,12 @@ TEST(VsrScenario, TwoConcurrentViewChanges) {
 // must be repaired from the peer.
 TEST(VsrScenario, BackupCorruptedCommittedPrepare) {
   Cluster cluster(options(505, 2));
-  ASSERT_TRUE(cluster.start_up());
+  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t d = (p + 1) % 3;  // damaged; the primary of the next view
   const uint32_t o = (p + 2) % 3;
-  for (uint32_t c = 0; c < 2; c++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
-  ASSERT_TRUE(cluster.run_until_converged());
 
   const uint64_t k = cluster.replica(p).op() + 1;
   const std::shared_ptr<Call> call = cluster.submit(0, set_command("committed", "value"));
@@ -875,17 +871,12 @@ TEST(VsrScenario, ClientTableEvictsLeastRecentlyUsedOfThree) {
 // the op under some of them.
 void restart_keeps_promises(uint64_t seed) {
   Cluster cluster(options(seed, 2));
-  ASSERT_TRUE(cluster.start_up());
+  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t b = (p + 1) % 3;  // acknowledges
   const uint32_t o = (p + 2) % 3;  // down
-  for (uint32_t c = 0; c < 2; c++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
-  ASSERT_TRUE(cluster.run_until_converged());
   cluster.crash(o);
 
   const uint64_t k = cluster.replica(p).op() + 1;
@@ -931,17 +922,12 @@ TEST(VsrScenario, RestartKeepsPromises) {
 // committed, as far as it can tell), fetch their bodies, and commit them once each.
 TEST(VsrScenario, NewPrimaryAdoptsOpsItNeverSaw) {
   Cluster cluster(options(111, 4));
-  ASSERT_TRUE(cluster.start_up());
+  ASSERT_TRUE(cluster.start_with_one_increment_each(4));
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t d = (p + 1) % 3;  // leads the next view; never sees the last two ops
   const uint32_t o = (p + 2) % 3;  // holds them
-  for (uint32_t c = 0; c < 4; c++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
-  ASSERT_TRUE(cluster.run_until_converged());
   const uint64_t committed_op = cluster.replica(p).commit_max();
 
   cluster.block(p, d);
@@ -977,15 +963,10 @@ TEST(VsrScenario, NewPrimaryAdoptsOpsItNeverSaw) {
 // them: every replica commits each op number with the same header.
 TEST(VsrScenario, OldPrimaryDiscardsOpsOnlyItPrepared) {
   Cluster cluster(options(112, 2));
-  ASSERT_TRUE(cluster.start_up());
+  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
   const uint32_t p = *found;
-  for (uint32_t c = 0; c < 2; c++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
-  ASSERT_TRUE(cluster.run_until_converged());
   const uint64_t committed_op = cluster.replica(p).commit_max();
 
   cluster.isolate(p);
@@ -1086,17 +1067,12 @@ TEST(VsrScenario, WipedBackupRecovers) {
 // When the old primary returns with its intact copy, k is kept and the client's write is there.
 TEST(VsrScenario, CommittedOpSurvivesCorruptionOfItsOnlyOtherCopy) {
   Cluster cluster(options(115, 2));
-  ASSERT_TRUE(cluster.start_up());
+  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t b = (p + 1) % 3;  // acknowledges k, then loses it to corruption
   const uint32_t o = (p + 2) % 3;  // never receives k
-  for (uint32_t c = 0; c < 2; c++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
-  ASSERT_TRUE(cluster.run_until_converged());
 
   const uint64_t k = cluster.replica(p).op() + 1;
   cluster.block(p, o);
@@ -1149,15 +1125,10 @@ TEST(VsrScenario, CommittedOpSurvivesCorruptionOfItsOnlyOtherCopy) {
 // v+1's primary make it ask for the view's log.)
 TEST(VsrScenario, RestartedOldPrimaryRejoinsWithoutAnotherViewChange) {
   Cluster cluster(options(808, 2));
-  ASSERT_TRUE(cluster.start_up());
+  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
   const uint32_t p = *found;
-  for (uint32_t c = 0; c < 2; c++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(c, incr_command(key_of(c)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
-  ASSERT_TRUE(cluster.run_until_converged());
   const uint64_t v = cluster.replica(p).view();
 
   cluster.crash(p);
