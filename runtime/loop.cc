@@ -1,7 +1,9 @@
 #include "runtime/loop.h"
 
 #include <liburing.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,6 +78,35 @@ void Loop::run_due_timers() {
   for (io::Callback& callback : due) callback();
 }
 
+int Loop::open_tcp_socket() {
+  const int flags = SOCK_STREAM | SOCK_CLOEXEC | (sockets_nonblocking() ? SOCK_NONBLOCK : 0);
+  const int fd = socket(AF_INET, flags, 0);
+  if (fd < 0) return -errno;
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+int Loop::listen_tcp(const sockaddr_in& address, int backlog) {
+  const int fd = open_tcp_socket();
+  if (fd < 0) return fd;
+  const int one = 1;
+  // A restarted replica must get its port back while old connections linger in TIME_WAIT.
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) < 0 ||
+      listen(fd, backlog) < 0) {
+    const int error = errno;
+    close(fd);
+    return -error;
+  }
+  return fd;
+}
+
+void Loop::close_socket(int fd) {
+  KEEL_ASSERT(fd >= 0);
+  close(fd);
+}
+
 void Loop::begin_operation() {
   KEEL_ASSERT(operations_in_flight_ < operations_in_flight_max);
   operations_in_flight_++;
@@ -133,7 +164,37 @@ class UringLoop final : public Loop {
     track(sqe, std::move(done));
   }
 
+  void accept(int listen_fd, Completion done) override {
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_accept(sqe, listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    track(sqe, std::move(done));
+  }
+
+  void connect(int fd, const sockaddr_in& address, Completion done) override {
+    io_uring_sqe* sqe = next_sqe();
+    Operation* operation = track(sqe, std::move(done));
+    // The kernel reads the address after submission: it lives in the operation.
+    operation->address = address;
+    io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(&operation->address),
+                          sizeof(operation->address));
+    io_uring_sqe_set_data(sqe, operation);
+  }
+
+  void recv(int fd, std::span<uint8_t> buffer, Completion done) override {
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_recv(sqe, fd, buffer.data(), buffer.size(), 0);
+    track(sqe, std::move(done));
+  }
+
+  void send(int fd, std::span<const uint8_t> buffer, Completion done) override {
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_send(sqe, fd, buffer.data(), buffer.size(), MSG_NOSIGNAL);
+    track(sqe, std::move(done));
+  }
+
  protected:
+  bool sockets_nonblocking() const override { return false; }
+
   uint32_t wait_and_complete(uint64_t timeout_ns) override {
     io_uring_cqe* cqe = nullptr;
     __kernel_timespec timeout{};
@@ -164,6 +225,7 @@ class UringLoop final : public Loop {
  private:
   struct Operation {
     Completion done;
+    sockaddr_in address{};  // connect only
   };
 
   UringLoop() = default;
@@ -176,7 +238,9 @@ class UringLoop final : public Loop {
       return false;
     }
     const std::pair<int, const char*> needed[] = {
-        {IORING_OP_READ, "READ"}, {IORING_OP_WRITE, "WRITE"}, {IORING_OP_FSYNC, "FSYNC"}};
+        {IORING_OP_READ, "READ"},     {IORING_OP_WRITE, "WRITE"},     {IORING_OP_FSYNC, "FSYNC"},
+        {IORING_OP_ACCEPT, "ACCEPT"}, {IORING_OP_CONNECT, "CONNECT"}, {IORING_OP_RECV, "RECV"},
+        {IORING_OP_SEND, "SEND"}};
     bool ok = true;
     for (const auto& [opcode, name] : needed) {
       if (io_uring_opcode_supported(probe, opcode) == 0) {
@@ -201,10 +265,12 @@ class UringLoop final : public Loop {
     return sqe;
   }
 
-  void track(io_uring_sqe* sqe, Completion done) {
+  Operation* track(io_uring_sqe* sqe, Completion done) {
     KEEL_ASSERT(done);
     begin_operation();
-    io_uring_sqe_set_data(sqe, new Operation{std::move(done)});
+    auto* operation = new Operation{std::move(done)};
+    io_uring_sqe_set_data(sqe, operation);
+    return operation;
   }
 
   io_uring ring_{};
@@ -251,7 +317,38 @@ class EpollLoop final : public Loop {
     complete_later(std::move(done), result < 0 ? -errno : 0);
   }
 
+  void accept(int listen_fd, Completion done) override {
+    start_socket_operation(listen_fd, Waiter{Waiter::Kind::accept, std::move(done)});
+  }
+  void connect(int fd, const sockaddr_in& address, Completion done) override {
+    const int result = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+    if (result < 0 && errno == EINPROGRESS) {
+      park(fd, Waiter{Waiter::Kind::connect, std::move(done)});
+      return;
+    }
+    complete_later(std::move(done), result < 0 ? -errno : 0);
+  }
+  void recv(int fd, std::span<uint8_t> buffer, Completion done) override {
+    start_socket_operation(
+        fd, Waiter{Waiter::Kind::recv, std::move(done), buffer.data(), buffer.size()});
+  }
+  void send(int fd, std::span<const uint8_t> buffer, Completion done) override {
+    start_socket_operation(fd, Waiter{Waiter::Kind::send, std::move(done),
+                                      const_cast<uint8_t*>(buffer.data()), buffer.size()});
+  }
+  void close_socket(int fd) override {
+    const auto found = sockets_.find(fd);
+    if (found != sockets_.end()) {
+      KEEL_ASSERT(!found->second.receiving.done && !found->second.sending.done);
+      if (found->second.events_registered != 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      sockets_.erase(found);
+    }
+    Loop::close_socket(fd);
+  }
+
  protected:
+  bool sockets_nonblocking() const override { return true; }
+
   uint32_t wait_and_complete(uint64_t timeout_ns) override {
     // Completions already waiting must not wait for the timeout.
     int timeout_ms = -1;
@@ -262,9 +359,10 @@ class EpollLoop final : public Loop {
       timeout_ms = static_cast<int>(
           std::min<uint64_t>((timeout_ns + io::ns_per_ms - 1) / io::ns_per_ms, INT32_MAX));
     }
-    epoll_event events[16];
-    const int result = epoll_wait(epoll_fd_, events, 16, timeout_ms);
+    epoll_event events[64];
+    const int result = epoll_wait(epoll_fd_, events, 64, timeout_ms);
     KEEL_ASSERT(result >= 0 || errno == EINTR);
+    for (int i = 0; i < result; i++) socket_ready(events[i].data.fd, events[i].events);
     std::vector<std::pair<Completion, int64_t>> completed;
     completed.swap(ready_);
     for (auto& [done, res] : completed) {
@@ -275,7 +373,107 @@ class EpollLoop final : public Loop {
   }
 
  private:
+  // A socket operation waiting for its socket to become ready.
+  struct Waiter {
+    enum class Kind : uint8_t { accept, connect, recv, send };
+    Kind kind = Kind::recv;
+    Completion done;
+    uint8_t* data = nullptr;
+    size_t size_bytes = 0;
+  };
+  struct SocketWaiters {
+    Waiter receiving;  // accept or recv
+    Waiter sending;    // connect or send
+    uint32_t events_registered = 0;
+  };
+
   explicit EpollLoop(int epoll_fd) : epoll_fd_(epoll_fd) {}
+
+  static bool receiving(Waiter::Kind kind) {
+    return kind == Waiter::Kind::accept || kind == Waiter::Kind::recv;
+  }
+
+  // The system call of a ready (or possibly ready) socket: its result, or -EAGAIN to wait more.
+  static int64_t attempt(int fd, const Waiter& waiter) {
+    int64_t result = 0;
+    do {
+      switch (waiter.kind) {
+        case Waiter::Kind::accept:
+          result = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          break;
+        case Waiter::Kind::recv:
+          result = ::recv(fd, waiter.data, waiter.size_bytes, 0);
+          break;
+        case Waiter::Kind::send:
+          result = ::send(fd, waiter.data, waiter.size_bytes, MSG_NOSIGNAL);
+          break;
+        case Waiter::Kind::connect: {
+          int error = 0;
+          socklen_t length = sizeof(error);
+          if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return -errno;
+          return error == EINPROGRESS ? -EAGAIN : -error;
+        }
+      }
+    } while (result < 0 && errno == EINTR);
+    if (result < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    return result;
+  }
+
+  void start_socket_operation(int fd, Waiter waiter) {
+    const int64_t result = attempt(fd, waiter);
+    if (result == -EAGAIN) {
+      park(fd, std::move(waiter));
+      return;
+    }
+    complete_later(std::move(waiter.done), result);
+  }
+
+  void park(int fd, Waiter waiter) {
+    KEEL_ASSERT(waiter.done);
+    begin_operation();
+    SocketWaiters& waiters = sockets_[fd];
+    Waiter& slot = receiving(waiter.kind) ? waiters.receiving : waiters.sending;
+    KEEL_ASSERT(!slot.done);  // one operation per direction
+    slot = std::move(waiter);
+    register_events(fd, waiters);
+  }
+
+  void register_events(int fd, SocketWaiters& waiters) {
+    const uint32_t wanted =
+        (waiters.receiving.done ? EPOLLIN : 0u) | (waiters.sending.done ? EPOLLOUT : 0u);
+    if (wanted == waiters.events_registered) return;
+    epoll_event event{};
+    event.events = wanted;
+    event.data.fd = fd;
+    int op = EPOLL_CTL_MOD;
+    if (waiters.events_registered == 0) op = EPOLL_CTL_ADD;
+    if (wanted == 0) op = EPOLL_CTL_DEL;
+    const int result = epoll_ctl(epoll_fd_, op, fd, &event);
+    KEEL_ASSERT(result == 0);
+    waiters.events_registered = wanted;
+  }
+
+  void socket_ready(int fd, uint32_t events) {
+    const auto found = sockets_.find(fd);
+    if (found == sockets_.end()) return;
+    SocketWaiters& waiters = found->second;
+    const bool failed = (events & (EPOLLERR | EPOLLHUP)) != 0;
+    if (waiters.receiving.done && (failed || (events & EPOLLIN) != 0)) {
+      try_waiter(fd, waiters.receiving);
+    }
+    if (waiters.sending.done && (failed || (events & EPOLLOUT) != 0)) {
+      try_waiter(fd, waiters.sending);
+    }
+    register_events(fd, waiters);
+  }
+
+  // Runs a parked operation's system call; on a result, its completion joins this turn's.
+  void try_waiter(int fd, Waiter& waiter) {
+    const int64_t result = attempt(fd, waiter);
+    if (result == -EAGAIN) return;
+    ready_.emplace_back(std::move(waiter.done), result);
+    waiter = Waiter{};
+  }
 
   // Repeats a partial pread/pwrite until size_bytes moved; the bytes moved (fewer at the end of
   // the file), or -errno.
@@ -299,7 +497,9 @@ class EpollLoop final : public Loop {
   }
 
   const int epoll_fd_;
+  // Completions to run on the next turn; each counts as in flight until it runs.
   std::vector<std::pair<Completion, int64_t>> ready_;
+  absl::flat_hash_map<int, SocketWaiters> sockets_;
 };
 
 }  // namespace

@@ -1,12 +1,15 @@
 #pragma once
-// The runtime's event loop: one per process, one thread. It runs disk operations and timers
-// (later, sockets) and calls their callbacks on the loop, never inside the call that started
-// them.
+// The runtime's event loop: one per process, one thread. It runs disk operations, TCP socket
+// operations and timers, and calls their callbacks on the loop, never inside the call that
+// started them.
 //
 // Two backends with one interface (docs/runtime.md):
 // - uring: one io_uring (liburing), submissions batched until the loop waits; no SQPOLL.
 // - epoll: for machines where io_uring is unavailable (seccomp, kernel.io_uring_disabled, old
-//   kernels). Disk operations run synchronously when submitted and complete on the next turn.
+//   kernels). Disk operations run synchronously when submitted and complete on the next turn;
+//   socket operations wait for readiness on non-blocking sockets.
+
+#include <netinet/in.h>
 
 #include <cstdint>
 #include <map>
@@ -47,6 +50,20 @@ class Loop {
   // fdatasync(2): every write that completed before this call is durable when done runs.
   virtual void datasync(int fd, Completion done) = 0;
 
+  // TCP sockets, made in the mode the backend needs (non-blocking for epoll). Each returns a
+  // socket or -errno. Nagle is off: the bus batches frames itself.
+  int open_tcp_socket();
+  int listen_tcp(const sockaddr_in& address, int backlog);
+  // At most one receiving (accept, recv) and one sending (connect, send) operation per socket at
+  // a time. To end a socket's pending operations, shutdown(2) it: they complete (recv with 0,
+  // others with -errno); once none is pending, close_socket() releases it.
+  virtual void accept(int listen_fd, Completion done) = 0;  // result: the new socket
+  virtual void connect(int fd, const sockaddr_in& address, Completion done) = 0;  // result: 0
+  virtual void recv(int fd, std::span<uint8_t> buffer, Completion done) = 0;      // 0: peer closed
+  // May send fewer bytes than given; the caller sends the rest.
+  virtual void send(int fd, std::span<const uint8_t> buffer, Completion done) = 0;
+  virtual void close_socket(int fd);
+
   // One-shot timers on the monotonic clock.
   io::TimerId start_timer(uint64_t delay_ns, io::Callback callback);
   bool cancel_timer(io::TimerId timer);
@@ -66,6 +83,7 @@ class Loop {
   static uint64_t monotonic_ns();
 
  protected:
+  virtual bool sockets_nonblocking() const = 0;
   // Waits up to timeout_ns for completions and runs them; returns how many ran.
   virtual uint32_t wait_and_complete(uint64_t timeout_ns) = 0;
   void begin_operation();
