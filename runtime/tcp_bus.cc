@@ -24,7 +24,6 @@ constexpr uint64_t inbound_size_bytes_min = 64 * 1024;
 constexpr uint64_t frame_size_bytes_max =
     io::frame_header_size_bytes + io::frame_body_size_bytes_max;
 constexpr uint64_t connect_timeout_ms = 2000;
-constexpr uint64_t accept_retry_delay_ms = 100;
 
 }  // namespace
 
@@ -86,8 +85,9 @@ std::unique_ptr<TcpBus> TcpBus::create(Loop& loop, const TcpBusOptions& options,
       error = "cannot listen on " + format_address(address) + ": " + std::strerror(-fd);
       return nullptr;
     }
-    bus->listen_fd_ = fd;
-    bus->accept_next();
+    TcpBus* raw = bus.get();
+    bus->listener_ =
+        std::make_unique<Listener>(loop, fd, [raw](int accepted) { raw->accepted(accepted); });
   }
   for (io::NodeId replica = 0; replica < bus->replica_count(); replica++) {
     if (replica != options.self) bus->dial(replica);
@@ -113,7 +113,6 @@ TcpBus::~TcpBus() {
     loop_.cancel_timer(connection->connect_timer);
     if (connection->operations_pending == 0) loop_.close_socket(connection->fd);
   }
-  if (listen_fd_ >= 0 && !accepting_) loop_.close_socket(listen_fd_);
 }
 
 uint32_t TcpBus::replica_count() const {
@@ -298,46 +297,18 @@ void TcpBus::dial_later(io::NodeId replica) {
       loop_.start_timer((delay_ms + jitter_ms) * io::ns_per_ms, [this, replica] { dial(replica); });
 }
 
-void TcpBus::accept_next() {
-  KEEL_ASSERT(listen_fd_ >= 0 && !accepting_);
-  if (stopped_) {
-    loop_.close_socket(listen_fd_);
-    listen_fd_ = -1;
-    return;
-  }
-  accepting_ = true;
-  loop_.accept(listen_fd_, [this](int64_t result) {
-    accepting_ = false;
-    accepted(result);
-  });
-}
-
-void TcpBus::accepted(int64_t result) {
-  if (stopped_) {
-    if (result >= 0) ::close(static_cast<int>(result));
-    accept_next();
-    return;
-  }
-  if (result < 0) {
-    // Out of descriptors or memory, or an aborted handshake: try again shortly.
-    loop_.start_timer(accept_retry_delay_ms * io::ns_per_ms, [this] {
-      if (!accepting_ && listen_fd_ >= 0) accept_next();
-    });
-    return;
-  }
-  const int fd = static_cast<int>(result);
-  if (connections_.size() >= options_.accepted_connections_max + replica_count()) {
+void TcpBus::accepted(int fd) {
+  if (stopped_ || connections_.size() >= options_.accepted_connections_max + replica_count()) {
     counters_.connections_refused++;
     ::close(fd);
-  } else {
-    counters_.connections_accepted++;
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    Connection& connection = add_connection(fd, io::node_id_none, false);
-    connection.open = true;
-    receive(connection);
+    return;
   }
-  accept_next();
+  counters_.connections_accepted++;
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  Connection& connection = add_connection(fd, io::node_id_none, false);
+  connection.open = true;
+  receive(connection);
 }
 
 // --- receiving ---
@@ -439,18 +410,12 @@ void TcpBus::stop() {
   std::vector<Connection*> open;
   for (auto& [number, connection] : connections_) open.push_back(connection.get());
   for (Connection* connection : open) close(*connection);
-  // Wakes the pending accept (it completes with an error) so the listener can be closed.
-  if (listen_fd_ >= 0) {
-    if (accepting_) {
-      shutdown(listen_fd_, SHUT_RDWR);
-    } else {
-      loop_.close_socket(listen_fd_);
-      listen_fd_ = -1;
-    }
-  }
+  if (listener_ != nullptr) listener_->stop();
 }
 
-bool TcpBus::idle() const { return connections_.empty() && !accepting_; }
+bool TcpBus::idle() const {
+  return connections_.empty() && (listener_ == nullptr || listener_->idle());
+}
 
 uint32_t TcpBus::peers_connected() const {
   uint32_t connected = 0;

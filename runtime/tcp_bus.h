@@ -23,6 +23,7 @@
 
 #include "io/bus.h"
 #include "io/random.h"
+#include "runtime/listener.h"
 #include "runtime/loop.h"
 
 namespace keel::runtime {
@@ -77,8 +78,7 @@ class TcpBus final : public io::MessageBus {
   uint32_t replica_count() const;
   bool is_replica() const { return options_.self < replica_count(); }
 
-  void accept_next();
-  void accepted(int64_t result);
+  void accepted(int fd);
   void dial(io::NodeId replica);
   void dial_later(io::NodeId replica);
   Connection& add_connection(int fd, io::NodeId peer, bool dialed);
@@ -98,8 +98,7 @@ class TcpBus final : public io::MessageBus {
   Receiver receiver_;
   TcpBusCounters counters_;
   bool stopped_ = false;
-  int listen_fd_ = -1;
-  bool accepting_ = false;
+  std::unique_ptr<Listener> listener_;  // replicas only
   uint64_t connection_next_ = 1;
   io::NodeId client_node_next_ = 0;
   // Every live connection, by a number of its own (ordered: iteration must not depend on

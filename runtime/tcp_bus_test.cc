@@ -14,31 +14,13 @@
 #include <vector>
 
 #include "io/frame.h"
+#include "runtime/testing.h"
 
 namespace keel::runtime {
 namespace {
 
 constexpr uint64_t cluster = 7;
 constexpr uint64_t wait_ms_max = 10'000;
-
-// Ports the kernel just handed out (bound and released): free unless someone races for them.
-std::vector<sockaddr_in> free_loopback_addresses(size_t count) {
-  std::vector<sockaddr_in> addresses;
-  std::vector<int> fds;
-  for (size_t i = 0; i < count; i++) {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-    socklen_t length = sizeof(address);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    addresses.push_back(address);
-    fds.push_back(fd);
-  }
-  for (int fd : fds) close(fd);
-  return addresses;
-}
 
 struct Received {
   io::NodeId from;
@@ -55,7 +37,7 @@ class TcpBusTest : public ::testing::TestWithParam<Backend> {
       GTEST_SKIP() << "io_uring unavailable here (" << error << "); the runtime uses epoll";
     }
     ASSERT_NE(loop_, nullptr) << error;
-    addresses_ = free_loopback_addresses(3);
+    addresses_ = testing::free_loopback_addresses(3);
   }
 
   void TearDown() override {

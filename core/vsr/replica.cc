@@ -112,6 +112,21 @@ bool Replica::primary() const { return impl_->is_primary(); }
 uint64_t Replica::state_checksum() const { return impl_->replicated_checksum(); }
 bool Replica::clock_synchronized() const { return impl_->clock_sync.synchronized(); }
 
+uint32_t Replica::prepare_ok_votes() const {
+  if (!impl_->is_primary()) return 0;
+  return static_cast<uint32_t>(
+      std::count_if(impl_->acked_op.begin(), impl_->acked_op.end(),
+                    [this](uint64_t acked) { return acked >= impl_->op; }));
+}
+
+bool Replica::request_view_change() {
+  Impl& impl = *impl_;
+  if (impl.status != Status::normal || !impl.starting_done || impl.installing) return false;
+  impl.debug("view change requested by the operator");
+  impl.start_view_change(impl.view + 1, true);
+  return true;
+}
+
 bool Replica::idle() const {
   const Impl& r = *impl_;
   if (r.status != Status::normal || r.committing || r.checkpointing || r.transfer.active) {

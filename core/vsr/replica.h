@@ -98,6 +98,14 @@ class Replica {
   bool idle() const;
   // The agreed-clock state, for tests and metrics.
   bool clock_synchronized() const;
+  // On a primary in normal status: replicas, itself included, that have acknowledged its newest
+  // prepare (a quorum of them commits it). 0 elsewhere. For metrics.
+  uint32_t prepare_ok_votes() const;
+
+  // An operator's request (SIGUSR2) to replace the current primary: starts a view change to the
+  // next view as if the primary had gone quiet (VRR 4.2). False, doing nothing, unless the
+  // replica is in normal status.
+  bool request_view_change();
 
   struct Impl;
 

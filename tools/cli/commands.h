@@ -9,6 +9,8 @@ namespace keel::cli {
 int sim_command(const std::vector<std::string>& args);
 int replay_command(const std::vector<std::string>& args);
 int sweep_command(const std::vector<std::string>& args);
+int client_command(const std::vector<std::string>& args);
+int load_command(const std::vector<std::string>& args);
 
 // Throws UsageError if `keel sim` would reject these arguments.
 void check_sim_args(const std::vector<std::string>& args);

@@ -15,23 +15,31 @@
 namespace {
 
 void print_usage(std::FILE* out) {
-  fmt::print(out,
-             "usage:\n"
-             "  keel sim --seed N [--protocol P] [--replicas R] [--requests K] [--bug NAME]\n"
-             "           [--calm] [--trace FILE] [--json] [--check-determinism]\n"
-             "  keel replay FILE [--json]\n"
-             "  keel sweep (--seeds A..B | --seeds-file FILE) [--jobs J] [--out DIR]\n"
-             "           [--check-determinism] [--protocol P] [--replicas R] [--requests K]\n"
-             "           [--bug NAME] [--calm] [--seed-timeout-ms MS]\n"
-             "  keel help\n"
-             "\n"
-             "protocols:\n{}"
-             "\n"
-             "exit codes: 0 pass, 1 correctness violation, 2 usage or environment error (bad\n"
-             "            flags, unwritable files), 3 liveness violation,\n"
-             "            4 crash or assertion, 5 trace divergence (replay or determinism check)\n"
-             "docs: docs/simulation.md\n",
-             keel::cli::protocol_help());
+  fmt::print(
+      out,
+      "usage:\n"
+      "  keel sim --seed N [--protocol P] [--replicas R] [--requests K] [--bug NAME]\n"
+      "           [--calm] [--trace FILE] [--json] [--check-determinism]\n"
+      "  keel replay FILE [--json]\n"
+      "  keel sweep (--seeds A..B | --seeds-file FILE) [--jobs J] [--out DIR]\n"
+      "           [--check-determinism] [--protocol P] [--replicas R] [--requests K]\n"
+      "           [--bug NAME] [--calm] [--seed-timeout-ms MS]\n"
+      "  keel client --addresses A,B,C [--cluster ID] [--io uring|epoll|auto] COMMAND...\n"
+      "           COMMAND: set K V | get K | del K... | exists K... | incr K | incrby K N |\n"
+      "                    mset K V... | mget K... | append K V | strlen K\n"
+      "  keel load --addresses A,B,C [--cluster ID] [--io B] [--sessions S]\n"
+      "           (--ops N | --duration-s S) [--value-size-bytes B] [--key-prefix P]\n"
+      "           [--acked-file F]\n"
+      "  keel load --addresses A,B,C [--cluster ID] --verify-file F\n"
+      "  keel help\n"
+      "\n"
+      "protocols:\n{}"
+      "\n"
+      "exit codes: 0 pass, 1 correctness violation, 2 usage or environment error (bad\n"
+      "            flags, unwritable files), 3 liveness violation,\n"
+      "            4 crash or assertion, 5 trace divergence (replay or determinism check)\n"
+      "docs: docs/simulation.md\n",
+      keel::cli::protocol_help());
 }
 
 }  // namespace
@@ -48,6 +56,8 @@ int main(int argc, char** argv) {
     if (command == "sim") return keel::cli::sim_command(args);
     if (command == "replay") return keel::cli::replay_command(args);
     if (command == "sweep") return keel::cli::sweep_command(args);
+    if (command == "client") return keel::cli::client_command(args);
+    if (command == "load") return keel::cli::load_command(args);
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage(stdout);
       return 0;

@@ -1,0 +1,33 @@
+#pragma once
+// Helpers shared by the runtime's tests.
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace keel::runtime::testing {
+
+// Loopback ports the kernel just handed out (bound, then released): free unless another process
+// races for them.
+inline std::vector<sockaddr_in> free_loopback_addresses(size_t count) {
+  std::vector<sockaddr_in> addresses;
+  std::vector<int> fds;
+  for (size_t i = 0; i < count; i++) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    socklen_t length = sizeof(address);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    addresses.push_back(address);
+    fds.push_back(fd);
+  }
+  for (const int fd : fds) close(fd);
+  return addresses;
+}
+
+}  // namespace keel::runtime::testing

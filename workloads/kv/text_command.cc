@@ -1,0 +1,109 @@
+#include "workloads/kv/text_command.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "workloads/kv/state_machine.h"
+
+namespace keel::kv {
+
+namespace {
+
+std::string lowercase(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+bool arity_error(const std::string& verb, std::string& error) {
+  error = fmt::format("wrong number of arguments for '{}'", verb);
+  return false;
+}
+
+void add_keys(const std::vector<std::string>& words, proto::Keys& keys) {
+  for (size_t i = 1; i < words.size(); i++) keys.add_keys(words[i]);
+}
+
+std::string quoted(const std::string& value) { return fmt::format("\"{}\"", value); }
+
+std::string optional_value(const proto::OptionalValue& value) {
+  return value.found() ? quoted(value.value()) : "(nil)";
+}
+
+}  // namespace
+
+bool parse_text_command(const std::vector<std::string>& words, proto::Command& command,
+                        std::string& error) {
+  command.Clear();
+  if (words.empty()) {
+    error = "no command given";
+    return false;
+  }
+  const std::string verb = lowercase(words[0]);
+  const size_t arguments = words.size() - 1;
+  if (verb == "set" || verb == "append") {
+    if (arguments != 2) return arity_error(verb, error);
+    proto::KeyValue* pair = verb == "set" ? command.mutable_set() : command.mutable_append();
+    pair->set_key(words[1]);
+    pair->set_value(words[2]);
+  } else if (verb == "get" || verb == "strlen") {
+    if (arguments != 1) return arity_error(verb, error);
+    verb == "get" ? command.set_get(words[1]) : command.set_strlen(words[1]);
+  } else if (verb == "del" || verb == "exists" || verb == "mget") {
+    if (arguments == 0) return arity_error(verb, error);
+    add_keys(words, verb == "del"      ? *command.mutable_del()
+                    : verb == "exists" ? *command.mutable_exists()
+                                       : *command.mutable_mget());
+  } else if (verb == "incr" || verb == "incrby") {
+    if (arguments != (verb == "incr" ? 1u : 2u)) return arity_error(verb, error);
+    int64_t delta = 1;
+    if (verb == "incrby" && !StateMachine::parse_integer(words[2], delta)) {
+      error = "value is not an integer or out of range";
+      return false;
+    }
+    command.mutable_incr_by()->set_key(words[1]);
+    command.mutable_incr_by()->set_delta(delta);
+  } else if (verb == "mset") {
+    if (arguments == 0 || arguments % 2 != 0) return arity_error(verb, error);
+    for (size_t i = 1; i + 1 < words.size(); i += 2) {
+      proto::KeyValue* pair = command.mutable_mset()->add_pairs();
+      pair->set_key(words[i]);
+      pair->set_value(words[i + 1]);
+    }
+  } else {
+    error = fmt::format(
+        "unknown command '{}' (known: set get del exists incr incrby mset mget "
+        "append strlen)",
+        words[0]);
+    return false;
+  }
+  return true;
+}
+
+std::string format_result(const proto::Result& result) {
+  switch (result.result_case()) {
+    case proto::Result::kOk:
+      return "OK";
+    case proto::Result::kValue:
+      return optional_value(result.value());
+    case proto::Result::kInteger:
+      return fmt::format("(integer) {}", result.integer());
+    case proto::Result::kValues: {
+      std::string out;
+      for (int i = 0; i < result.values().values_size(); i++) {
+        if (i > 0) out += "\n";
+        out += fmt::format("{}) {}", i + 1, optional_value(result.values().values(i)));
+      }
+      return out.empty() ? "(empty array)" : out;
+    }
+    case proto::Result::kError:
+      return fmt::format("(error) {}", result.error().message());
+    case proto::Result::RESULT_NOT_SET:
+      break;
+  }
+  return "(error) empty result";
+}
+
+}  // namespace keel::kv

@@ -1,0 +1,20 @@
+#pragma once
+// KV commands as words, the way a person types them (`keel client set k v`) and the RESP front
+// door receives them: SET GET DEL EXISTS INCR INCRBY MSET MGET APPEND STRLEN, verbs in any case.
+
+#include <string>
+#include <vector>
+
+#include "workloads/kv/kv.pb.h"
+
+namespace keel::kv {
+
+// False with error set ("wrong number of arguments for 'set'", say) if the words are no command.
+bool parse_text_command(const std::vector<std::string>& words, proto::Command& command,
+                        std::string& error);
+
+// A result in redis-cli's style: OK, "value", (nil), (integer) 3, numbered lines for MGET,
+// (error) ... for errors.
+std::string format_result(const proto::Result& result);
+
+}  // namespace keel::kv
