@@ -87,6 +87,8 @@ void Logger::log(LogLevel level, std::string_view message) {
   }
   // Lines reach the file now: the log is read when something went wrong, often after a crash.
   std::fflush(out_);
+  // Errors also reach the operator's terminal when the log goes to a file.
+  if (owned_ && level == LogLevel::error) fmt::print(stderr, "keel: {}\n", message);
 }
 
 }  // namespace keel::runtime

@@ -1,7 +1,7 @@
 #pragma once
 // The runtime's log, as the VSR deployment guide configures it ([logging]): a level (trace ..
 // error), a format (json: one object a line, for collectors; pretty: for people) and an output
-// (stdout or a file, appended to).
+// (stdout or a file, appended to). With a file, error lines go to stderr as well.
 
 #include <cstdint>
 #include <cstdio>

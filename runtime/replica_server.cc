@@ -428,6 +428,10 @@ std::string ReplicaServer::metrics() const {
   metric(out, "vsr_op_number", "gauge", "The newest op in the log.", labels, replica_->op());
   metric(out, "vsr_commit_number", "gauge", "The newest op known committed.", labels,
          replica_->commit_max());
+  metric(out, "vsr_state_checksum", "gauge",
+         "Checksum of the replicated state after vsr_operations_total ops (equal on replicas at "
+         "the same op).",
+         labels, replica_->state_checksum());
   metric(out, "vsr_wal_repairs_total", "counter", "WAL headers and prepares repaired from peers.",
          labels,
          observer_.count(ReplicaEvent::header_repaired) +
