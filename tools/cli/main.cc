@@ -15,23 +15,32 @@
 namespace {
 
 void print_usage(std::FILE* out) {
-  fmt::print(out,
-             "usage:\n"
-             "  keel sim --seed N [--protocol P] [--replicas R] [--requests K] [--bug NAME]\n"
-             "           [--calm] [--trace FILE] [--json] [--check-determinism]\n"
-             "  keel replay FILE [--json]\n"
-             "  keel sweep (--seeds A..B | --seeds-file FILE) [--jobs J] [--out DIR]\n"
-             "           [--check-determinism] [--protocol P] [--replicas R] [--requests K]\n"
-             "           [--bug NAME] [--calm] [--seed-timeout-ms MS]\n"
-             "  keel help\n"
-             "\n"
-             "protocols:\n{}"
-             "\n"
-             "exit codes: 0 pass, 1 correctness violation, 2 usage or environment error (bad\n"
-             "            flags, unwritable files), 3 liveness violation,\n"
-             "            4 crash or assertion, 5 trace divergence (replay or determinism check)\n"
-             "docs: docs/simulation.md\n",
-             keel::cli::protocol_help());
+  fmt::print(
+      out,
+      "usage:\n"
+      "  keel sim --seed N [--protocol P] [--replicas R] [--requests K] [--bug NAME]\n"
+      "           [--calm] [--trace FILE] [--json] [--check-determinism]\n"
+      "  keel replay FILE [--json]\n"
+      "  keel sweep (--seeds A..B | --seeds-file FILE) [--jobs J] [--out DIR]\n"
+      "           [--check-determinism] [--protocol P] [--replicas R] [--requests K]\n"
+      "           [--bug NAME] [--calm] [--seed-timeout-ms MS]\n"
+      "  keel format --cluster ID --replica I --replica-count N [--wal-slots N]\n"
+      "           [--message-size-max BYTES] [--snapshot-size-max BYTES]\n"
+      "           [--checkpoint-interval N] [--checkpoint-retention N] (PATH | --data-dir DIR)\n"
+      "  keel dump-superblock (PATH | --data-dir DIR)\n"
+      "  keel verify-superblock (PATH | --data-dir DIR)\n"
+      "  keel verify-log (PATH | --data-dir DIR)\n"
+      "  keel help\n"
+      "\n"
+      "protocols:\n{}"
+      "\n"
+      "exit codes: 0 pass, 1 correctness violation, 2 usage or environment error (bad\n"
+      "            flags, unwritable files), 3 liveness violation,\n"
+      "            4 crash or assertion, 5 trace divergence (replay or determinism check)\n"
+      "            data file tools: 0 clean, 1 damage found (or no superblock), 2 usage or\n"
+      "            environment error (missing, locked or wrong-size file, existing path)\n"
+      "docs: docs/simulation.md, docs/vsr.md (\"Storage\", \"Data file tools\")\n",
+      keel::cli::protocol_help());
 }
 
 }  // namespace
@@ -48,6 +57,10 @@ int main(int argc, char** argv) {
     if (command == "sim") return keel::cli::sim_command(args);
     if (command == "replay") return keel::cli::replay_command(args);
     if (command == "sweep") return keel::cli::sweep_command(args);
+    if (command == "format") return keel::cli::format_command(args);
+    if (command == "dump-superblock") return keel::cli::dump_superblock_command(args);
+    if (command == "verify-superblock") return keel::cli::verify_superblock_command(args);
+    if (command == "verify-log") return keel::cli::verify_log_command(args);
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage(stdout);
       return 0;
