@@ -96,15 +96,15 @@ std::vector<uint8_t> Journal::encode_prepare_slot(const proto::Header& header,
 
 // A prepare slot verifies if its slot checksum covers the flags, the header and (with a body)
 // the body, and the header itself verifies.
-bool Journal::decode_prepare_slot(const uint8_t* bytes, proto::Header& header,
-                                  bool& has_body) const {
+bool Journal::decode_prepare_slot(const Layout& layout, uint64_t cluster_id, const uint8_t* bytes,
+                                  proto::Header& header, bool& has_body) {
   const uint64_t flags = load_u64(bytes + 8);
   if (flags > flag_has_body) return false;
   decode_header(header_bytes(bytes + slot_prefix_bytes), header);
-  if (!header_valid(header, cluster_id_)) return false;
+  if (!header_valid(header, cluster_id)) return false;
   has_body = flags == flag_has_body;
   const uint64_t body_size = has_body ? header.body_size() : 0;
-  if (slot_prefix_bytes + header_size_bytes + body_size > layout_.prepare_slot_size_bytes) {
+  if (slot_prefix_bytes + header_size_bytes + body_size > layout.prepare_slot_size_bytes) {
     return false;
   }
   const uint64_t covered = 8 + header_size_bytes + body_size;
@@ -115,8 +115,9 @@ bool Journal::decode_prepare_slot(const uint8_t* bytes, proto::Header& header,
   return body_matches(header, body);
 }
 
-void Journal::decode_slot(const uint8_t* ring_sector, const uint8_t* prepare_slot, bool ring_ok,
-                          bool prepare_ok, SlotRead& read) const {
+void Journal::decode_slot(const Layout& layout, uint64_t cluster_id, const uint8_t* ring_sector,
+                          const uint8_t* prepare_slot, bool ring_ok, bool prepare_ok,
+                          SlotRead& read) {
   if (!ring_ok) {
     read.ring = Part::garbage;
   } else if (all_zero(ring_sector, sector_size)) {
@@ -125,7 +126,7 @@ void Journal::decode_slot(const uint8_t* ring_sector, const uint8_t* prepare_slo
     decode_header(header_bytes(ring_sector), read.ring_header);
     const uint8_t flag = ring_sector[ring_flag_offset];
     const bool valid =
-        header_valid(read.ring_header, cluster_id_) && flag <= 1 &&
+        header_valid(read.ring_header, cluster_id) && flag <= 1 &&
         all_zero(ring_sector + ring_flag_offset + 1, 7) &&
         load_u64(ring_sector + ring_checksum_offset) == ring_checksum(ring_sector) &&
         all_zero(ring_sector + ring_checksum_offset + 8, sector_size - ring_checksum_offset - 8);
@@ -137,8 +138,8 @@ void Journal::decode_slot(const uint8_t* ring_sector, const uint8_t* prepare_slo
   } else if (all_zero(prepare_slot, sector_size)) {
     read.prepare = Part::empty;
   } else {
-    const bool valid =
-        decode_prepare_slot(prepare_slot, read.prepare_header, read.prepare_has_body);
+    const bool valid = decode_prepare_slot(layout, cluster_id, prepare_slot, read.prepare_header,
+                                           read.prepare_has_body);
     read.prepare = valid ? Part::valid : Part::garbage;
   }
 }
@@ -164,16 +165,16 @@ void Journal::read_all_next(uint64_t slot) {
   }
   uint8_t* ring = read_all_buffer_.data();
   uint8_t* prepare = ring + sector_size;
-  storage_.read(layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
-                [this, slot, ring, prepare](io::IoStatus ring_status) {
-                  std::fill(prepare, prepare + layout_.prepare_slot_size_bytes, 0);
-                  read_prepare_slot(slot, prepare,
-                                    [this, slot, ring, prepare, ring_status](bool prepare_ok) {
-                                      decode_slot(ring, prepare, ring_status == io::IoStatus::ok,
-                                                  prepare_ok, read_all_result_[slot]);
-                                      read_all_next(slot + 1);
-                                    });
-                });
+  storage_.read(
+      layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
+      [this, slot, ring, prepare](io::IoStatus ring_status) {
+        std::fill(prepare, prepare + layout_.prepare_slot_size_bytes, 0);
+        read_prepare_slot(slot, prepare, [this, slot, ring, prepare, ring_status](bool prepare_ok) {
+          decode_slot(layout_, cluster_id_, ring, prepare, ring_status == io::IoStatus::ok,
+                      prepare_ok, read_all_result_[slot]);
+          read_all_next(slot + 1);
+        });
+      });
 }
 
 // --- Writes ---
@@ -304,6 +305,17 @@ void Journal::finish_job(bool durable) {
 
 // --- Reads ---
 
+uint64_t Journal::read_prepare_bytes(const Layout& layout, const uint8_t* first_sector) {
+  proto::Header header;
+  decode_header(header_bytes(first_sector + slot_prefix_bytes), header);
+  const bool has_body = load_u64(first_sector + 8) == flag_has_body;
+  const uint64_t needed = round_up_to_sector(slot_prefix_bytes + header_size_bytes +
+                                             (has_body ? uint64_t{header.body_size()} : 0));
+  // All there is, or a size no valid slot has: decoding will say.
+  if (needed <= sector_size || needed > layout.prepare_slot_size_bytes) return sector_size;
+  return needed;
+}
+
 // Reads the first sector, then only as many more as the header it holds says were written:
 // the rest of the slot is never written, so a damaged sector there must not spoil the read.
 void Journal::read_prepare_slot(uint64_t slot, uint8_t* into, absl::AnyInvocable<void(bool)> done) {
@@ -313,14 +325,9 @@ void Journal::read_prepare_slot(uint64_t slot, uint8_t* into, absl::AnyInvocable
                     done(false);
                     return;
                   }
-                  proto::Header header;
-                  decode_header(header_bytes(into + slot_prefix_bytes), header);
-                  const bool has_body = load_u64(into + 8) == flag_has_body;
-                  const uint64_t needed =
-                      round_up_to_sector(slot_prefix_bytes + header_size_bytes +
-                                         (has_body ? uint64_t{header.body_size()} : 0));
-                  if (needed <= sector_size || needed > layout_.prepare_slot_size_bytes) {
-                    done(true);  // all there is, or a size no valid slot has: decoding will say
+                  const uint64_t needed = read_prepare_bytes(layout_, into);
+                  if (needed == sector_size) {
+                    done(true);
                     return;
                   }
                   storage_.read(layout_.prepare_offset(slot) + sector_size,
@@ -338,7 +345,9 @@ void Journal::read_prepare(uint64_t slot, absl::AnyInvocable<void(PrepareRead)> 
       slot, into, [this, buffer = std::move(buffer), done = std::move(done)](bool ok) mutable {
         PrepareRead read;
         bool has_body = false;
-        if (ok && decode_prepare_slot(buffer->data(), read.header, has_body) && has_body) {
+        if (ok &&
+            decode_prepare_slot(layout_, cluster_id_, buffer->data(), read.header, has_body) &&
+            has_body) {
           read.ok = true;
           read.body.assign(
               reinterpret_cast<const char*>(buffer->data() + slot_prefix_bytes + header_size_bytes),
@@ -364,7 +373,8 @@ void Journal::verify_slot(const proto::Header& header, bool has_body,
             [this, ring, prepare, ring_status, header, has_body, buffer = std::move(buffer),
              done = std::move(done)](bool prepare_ok) mutable {
               SlotRead read;
-              decode_slot(ring, prepare, ring_status == io::IoStatus::ok, prepare_ok, read);
+              decode_slot(layout_, cluster_id_, ring, prepare, ring_status == io::IoStatus::ok,
+                          prepare_ok, read);
               SlotCheck check;
               check.ring_intact = read.ring == Part::valid &&
                                   read.ring_header.checksum() == header.checksum() &&

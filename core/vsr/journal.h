@@ -78,6 +78,16 @@ class Journal {
                        absl::AnyInvocable<void(std::optional<std::string>)> done);
 
   bool writing() const { return !jobs_.empty(); }
+
+  // Pure decoding, shared with the offline tools (core/vsr/data_file.h).
+  // Classifies a slot's ring sector and prepare slot (the bytes read_prepare_bytes() says);
+  // a part whose read failed (ring_ok, prepare_ok false) is garbage.
+  static void decode_slot(const Layout& layout, uint64_t cluster_id, const uint8_t* ring_sector,
+                          const uint8_t* prepare_slot, bool ring_ok, bool prepare_ok,
+                          SlotRead& read);
+  // How much of a prepare slot to read, given its first sector: the sectors its header says
+  // were written, or one sector where that is all there is or the size is one no valid slot has.
+  static uint64_t read_prepare_bytes(const Layout& layout, const uint8_t* first_sector);
   uint64_t write_retries() const { return write_retries_; }
 
  private:
@@ -99,9 +109,8 @@ class Journal {
   // per write was a large part of its cost. Returns size_bytes zeroes.
   std::vector<uint8_t> take_buffer(uint64_t size_bytes);
   void give_back_buffers(Job& job);
-  void decode_slot(const uint8_t* ring_sector, const uint8_t* prepare_slot, bool ring_ok,
-                   bool prepare_ok, SlotRead& read) const;
-  bool decode_prepare_slot(const uint8_t* bytes, proto::Header& header, bool& has_body) const;
+  static bool decode_prepare_slot(const Layout& layout, uint64_t cluster_id, const uint8_t* bytes,
+                                  proto::Header& header, bool& has_body);
   void enqueue(Job job);
   void run_job();
   void write_part(size_t part);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/vsr/data_file.h"
 #include "core/vsr/replica_impl.h"
 #include "io/assert.h"
 #include "io/checksum.h"
@@ -80,6 +81,7 @@ std::vector<uint8_t> Replica::format(const Config& config, uint64_t cluster_id, 
   state.set_cluster_id(cluster_id);
   state.set_replica(replica);
   state.set_replica_count(config.replica_count);
+  *state.mutable_data_file() = data_file_config(config);
   proto::CheckpointId* root = state.add_checkpoints();
   root->set_op(0);
   root->set_snapshot_size_bytes(0);
@@ -187,6 +189,9 @@ void Replica::Impl::on_superblock_opened(const Superblock::OpenResult& result) {
     // A configuration that disagrees with the data file: refuse to run rather than guess.
     KEEL_ASSERT(false && "replica_count differs from the data file's");
   }
+  // Likewise a layout that disagrees. Whatever starts a replica on a real file must check
+  // layout_mismatch() first and say why it refuses; this is the backstop.
+  KEEL_ASSERT(layout_mismatch(state, config).empty());
   view = state.view();
   log_view = state.log_view();
   log_view_op = state.log_view_op();
@@ -1097,6 +1102,7 @@ proto::SuperblockState Replica::Impl::superblock_state() const {
   state.set_cluster_id(env.cluster_id);
   state.set_replica(self);
   state.set_replica_count(replica_count);
+  *state.mutable_data_file() = data_file_config(config);
   state.set_view(view);
   state.set_log_view(log_view);
   state.set_log_view_op(log_view_op);

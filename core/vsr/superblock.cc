@@ -75,47 +75,78 @@ void Superblock::read_copy(uint32_t slot) {
   });
 }
 
-void Superblock::finish_open() {
-  OpenResult result;
-  std::array<proto::SuperblockState, copies> states;
-  std::array<uint64_t, copies> sequences{};
-  for (uint32_t slot = 0; slot < copies; slot++) {
-    const uint8_t* sector = buffer_.data() + slot * sector_size;
-    CopyStatus& status = result.status[slot];
-    if (read_status_[slot] != io::IoStatus::ok) {
-      status = CopyStatus::unreadable;
-    } else if (std::all_of(sector, sector + sector_size, [](uint8_t b) { return b == 0; })) {
-      status = CopyStatus::empty;
-    } else if (load_u64(sector) != sector_checksum(sector) ||
-               load_u32(sector + 24) > body_size_max ||
-               !states[slot].ParseFromArray(sector + header_size,
-                                            static_cast<int>(load_u32(sector + 24)))) {
-      status = CopyStatus::corrupt;
-    } else if (sector[16] != slot) {
-      status = CopyStatus::misdirected;
-    } else if (states[slot].cluster_id() != cluster_id_ || states[slot].replica() != replica_) {
-      status = CopyStatus::foreign;
-    } else {
-      status = CopyStatus::current;  // For now: refined below against the winner.
-      sequences[slot] = load_u64(sector + 8);
-      KEEL_ASSERT(sequences[slot] > 0);
-    }
+Superblock::Copy Superblock::decode_copy(std::span<const uint8_t> bytes, uint32_t slot) {
+  KEEL_ASSERT(bytes.size() == sector_size);
+  KEEL_ASSERT(slot < copies);
+  const uint8_t* sector = bytes.data();
+  Copy copy;
+  const uint32_t body_size = load_u32(sector + 24);
+  if (std::all_of(sector, sector + sector_size, [](uint8_t b) { return b == 0; })) {
+    copy.status = CopyStatus::empty;
+  } else if (load_u64(sector) != sector_checksum(sector) || body_size > body_size_max ||
+             load_u64(sector + 8) == 0 ||
+             !copy.state.ParseFromArray(sector + header_size, static_cast<int>(body_size))) {
+    copy.status = CopyStatus::corrupt;
+  } else if (sector[16] != slot) {
+    copy.status = CopyStatus::misdirected;
+  } else {
+    copy.status = CopyStatus::current;
+    copy.sequence = load_u64(sector + 8);
   }
+  return copy;
+}
+
+uint32_t Superblock::resolve(std::array<Copy, copies>& decoded, uint64_t cluster_id,
+                             uint32_t replica) {
   uint32_t winner = copies;
   for (uint32_t slot = 0; slot < copies; slot++) {
-    if (result.status[slot] != CopyStatus::current) continue;
-    if (winner == copies || sequences[slot] > sequences[winner]) winner = slot;
+    Copy& copy = decoded[slot];
+    if (copy.status != CopyStatus::current) continue;
+    if (copy.state.cluster_id() != cluster_id || copy.state.replica() != replica) {
+      copy.status = CopyStatus::foreign;
+      continue;
+    }
+    if (winner == copies || copy.sequence > decoded[winner].sequence) winner = slot;
   }
+  if (winner == copies) return winner;
+  for (Copy& copy : decoded) {
+    if (copy.status == CopyStatus::current && copy.sequence < decoded[winner].sequence) {
+      copy.status = CopyStatus::stale;
+    }
+  }
+  return winner;
+}
+
+uint32_t Superblock::inspect(std::span<const uint8_t, zone_size_bytes> zone,
+                             std::array<Copy, copies>& decoded) {
+  uint32_t newest = copies;
+  for (uint32_t slot = 0; slot < copies; slot++) {
+    decoded[slot] = decode_copy(zone.subspan(slot * sector_size, sector_size), slot);
+    if (decoded[slot].status != CopyStatus::current) continue;
+    if (newest == copies || decoded[slot].sequence > decoded[newest].sequence) newest = slot;
+  }
+  if (newest == copies) return copies;
+  return resolve(decoded, decoded[newest].state.cluster_id(), decoded[newest].state.replica());
+}
+
+void Superblock::finish_open() {
+  std::array<Copy, copies> decoded;
+  for (uint32_t slot = 0; slot < copies; slot++) {
+    if (read_status_[slot] != io::IoStatus::ok) {
+      decoded[slot].status = CopyStatus::unreadable;
+    } else {
+      decoded[slot] = decode_copy(
+          std::span<const uint8_t>(buffer_.data() + slot * sector_size, sector_size), slot);
+    }
+  }
+  const uint32_t winner = resolve(decoded, cluster_id_, replica_);
+  OpenResult result;
+  for (uint32_t slot = 0; slot < copies; slot++) result.status[slot] = decoded[slot].status;
   if (winner != copies) {
     result.found = true;
-    result.sequence = sequences[winner];
-    state_ = states[winner];
-    sequence_ = sequences[winner];
-    for (uint32_t slot = 0; slot < copies; slot++) {
-      if (result.status[slot] == CopyStatus::current && sequences[slot] < sequence_) {
-        result.status[slot] = CopyStatus::stale;
-      }
-    }
+    result.sequence = decoded[winner].sequence;
+    state_ = std::move(decoded[winner].state);
+    sequence_ = decoded[winner].sequence;
   }
   busy_ = false;
   auto done = std::move(open_done_);
@@ -159,6 +190,26 @@ void Superblock::write_copy(uint32_t slot, absl::AnyInvocable<void(bool durable)
                  [this, slot, ok_so_far, done = std::move(done)](io::IoStatus status) mutable {
                    write_copy(slot + 1, std::move(done), ok_so_far && status == io::IoStatus::ok);
                  });
+}
+
+const char* copy_status_name(Superblock::CopyStatus status) {
+  switch (status) {
+    case Superblock::CopyStatus::current:
+      return "current";
+    case Superblock::CopyStatus::stale:
+      return "stale";
+    case Superblock::CopyStatus::empty:
+      return "empty";
+    case Superblock::CopyStatus::unreadable:
+      return "unreadable";
+    case Superblock::CopyStatus::corrupt:
+      return "corrupt";
+    case Superblock::CopyStatus::misdirected:
+      return "misdirected";
+    case Superblock::CopyStatus::foreign:
+      return "foreign";
+  }
+  return "unknown";
 }
 
 }  // namespace keel::vsr

@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/vsr/superblock.pb.h"
@@ -46,6 +47,24 @@ class Superblock {
     uint64_t sequence = 0;
     std::array<CopyStatus, copies> status{};
   };
+
+  // One copy as read, for the read rule below and for offline tools.
+  struct Copy {
+    CopyStatus status = CopyStatus::empty;
+    uint64_t sequence = 0;         // set where the copy decodes (current, stale, foreign)
+    proto::SuperblockState state;  // likewise
+  };
+  // Decodes the copy read from slot's sector: empty, corrupt, misdirected, or current if it
+  // verifies (whose it is, and whether it is the newest, is for resolve() to say).
+  static Copy decode_copy(std::span<const uint8_t> sector, uint32_t slot);
+  // The read rule over the decoded copies: a copy of another cluster or replica is foreign, a
+  // current copy older than the newest is stale. Returns the winning slot, or copies if no copy
+  // counts.
+  static uint32_t resolve(std::array<Copy, copies>& decoded, uint64_t cluster_id, uint32_t replica);
+  // Offline (`keel dump-superblock`): decodes and resolves a whole zone whose owner is not
+  // known beforehand: the owner is the one the newest verifying copy names.
+  static uint32_t inspect(std::span<const uint8_t, zone_size_bytes> zone,
+                          std::array<Copy, copies>& decoded);
 
   // The storage must hold the zone at zone_offset_bytes.
   Superblock(io::BlockStorage& storage, uint64_t zone_offset_bytes, uint64_t cluster_id,
@@ -83,5 +102,7 @@ class Superblock {
   uint32_t reads_pending_ = 0;
   absl::AnyInvocable<void(const OpenResult&)> open_done_;
 };
+
+const char* copy_status_name(Superblock::CopyStatus status);
 
 }  // namespace keel::vsr

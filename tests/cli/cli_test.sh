@@ -3,37 +3,7 @@
 # replay of passing, failing and crashing runs, the determinism check, and sweeps.
 # Usage: cli_test.sh path/to/keel
 set -uo pipefail
-keel=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-passed=0
-failed=0
-
-check() {  # check NAME CONDITION-COMMAND...
-  local name=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $name" >&2
-  fi
-}
-
-exit_code() {  # exit_code EXPECTED COMMAND...: runs COMMAND, output to last.out
-  local expected=$1
-  shift
-  "$@" >last.out 2>&1
-  local actual=$?
-  if [ "$actual" -ne "$expected" ]; then
-    echo "  '$*' exited $actual, expected $expected; output:" >&2
-    tail -5 last.out >&2
-    return 1
-  fi
-}
-
-has() { grep -q -- "$1" last.out || { echo "  output lacks '$1'" >&2; tail -5 last.out >&2; return 1; }; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Bad input: one clear line and the usage, exit 2, never a crash.
 check "no arguments" exit_code 2 "$keel"

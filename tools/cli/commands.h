@@ -9,6 +9,11 @@ namespace keel::cli {
 int sim_command(const std::vector<std::string>& args);
 int replay_command(const std::vector<std::string>& args);
 int sweep_command(const std::vector<std::string>& args);
+// The data file (docs/vsr.md, "Storage"): format creates it; the others only read it.
+int format_command(const std::vector<std::string>& args);
+int dump_superblock_command(const std::vector<std::string>& args);
+int verify_superblock_command(const std::vector<std::string>& args);
+int verify_log_command(const std::vector<std::string>& args);
 int client_command(const std::vector<std::string>& args);
 int load_command(const std::vector<std::string>& args);
 

@@ -24,6 +24,12 @@ void print_usage(std::FILE* out) {
       "  keel sweep (--seeds A..B | --seeds-file FILE) [--jobs J] [--out DIR]\n"
       "           [--check-determinism] [--protocol P] [--replicas R] [--requests K]\n"
       "           [--bug NAME] [--calm] [--seed-timeout-ms MS]\n"
+      "  keel format --cluster ID --replica I --replica-count N [--wal-slots N]\n"
+      "           [--message-size-max BYTES] [--snapshot-size-max BYTES]\n"
+      "           [--checkpoint-interval N] [--checkpoint-retention N] (PATH | --data-dir DIR)\n"
+      "  keel dump-superblock (PATH | --data-dir DIR)\n"
+      "  keel verify-superblock (PATH | --data-dir DIR)\n"
+      "  keel verify-log (PATH | --data-dir DIR)\n"
       "  keel client --addresses A,B,C [--cluster ID] [--io uring|epoll|auto] COMMAND...\n"
       "           COMMAND: set K V | get K | del K... | exists K... | incr K | incrby K N |\n"
       "                    mset K V... | mget K... | append K V | strlen K\n"
@@ -38,7 +44,9 @@ void print_usage(std::FILE* out) {
       "exit codes: 0 pass, 1 correctness violation, 2 usage or environment error (bad\n"
       "            flags, unwritable files), 3 liveness violation,\n"
       "            4 crash or assertion, 5 trace divergence (replay or determinism check)\n"
-      "docs: docs/simulation.md\n",
+      "            data file tools: 0 clean, 1 damage found (or no superblock), 2 usage or\n"
+      "            environment error (missing, locked or wrong-size file, existing path)\n"
+      "docs: docs/simulation.md, docs/operations.md, docs/vsr.md (\"Storage\", \"Data file tools\")\n",
       keel::cli::protocol_help());
 }
 
@@ -56,6 +64,10 @@ int main(int argc, char** argv) {
     if (command == "sim") return keel::cli::sim_command(args);
     if (command == "replay") return keel::cli::replay_command(args);
     if (command == "sweep") return keel::cli::sweep_command(args);
+    if (command == "format") return keel::cli::format_command(args);
+    if (command == "dump-superblock") return keel::cli::dump_superblock_command(args);
+    if (command == "verify-superblock") return keel::cli::verify_superblock_command(args);
+    if (command == "verify-log") return keel::cli::verify_log_command(args);
     if (command == "client") return keel::cli::client_command(args);
     if (command == "load") return keel::cli::load_command(args);
     if (command == "help" || command == "--help" || command == "-h") {
