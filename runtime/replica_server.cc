@@ -11,6 +11,7 @@
 #include <memory>
 #include <random>
 
+#include "core/vsr/data_file.h"
 #include "core/vsr/replica.h"
 #include "core/vsr/superblock.h"
 #include "core/vsr/wire.h"
@@ -225,7 +226,7 @@ class ReplicaServer {
   bool start() {
     install_signal_handlers();
     logger_.set_replica(options_.replica);
-    if (!open_loop() || !open_data_file() || !check_superblock()) return false;
+    if (!open_loop() || !open_data_file() || !check_superblock() || !check_size()) return false;
     if (!kv_limits_for(options_.config, kv_limits_)) {
       logger_.error(
           "snapshot_size_bytes_max cannot hold the client table (clients_max x "
@@ -297,16 +298,20 @@ class ReplicaServer {
           fmt::format("{}: the file system refused O_DIRECT; using buffered I/O with fdatasync",
                       options_.data_file_path));
     }
-    const uint64_t expected_bytes = vsr::Replica::storage_size_bytes(options_.config);
-    if (storage_->size_bytes() != expected_bytes) {
-      logger_.error(fmt::format(
-          "{} is {} bytes but the configuration's layout needs {}: it was formatted with other "
-          "[storage] sizes (wal_slots, message_size_bytes_max, snapshot_size_bytes_max, "
-          "checkpoint_retention)",
-          options_.data_file_path, storage_->size_bytes(), expected_bytes));
-      return false;
-    }
     return true;
+  }
+
+  // After the superblock check, which names the value that differs: a backstop for files whose
+  // superblock is lost.
+  bool check_size() {
+    const uint64_t expected_bytes = vsr::Replica::storage_size_bytes(options_.config);
+    if (storage_->size_bytes() == expected_bytes) return true;
+    logger_.error(fmt::format(
+        "{} is {} bytes but the configuration's layout needs {}: it was formatted with other "
+        "[storage] sizes (wal_slots, message_size_bytes_max, snapshot_size_bytes_max, "
+        "checkpoint_retention)",
+        options_.data_file_path, storage_->size_bytes(), expected_bytes));
+    return false;
   }
 
   // Refuses a data file of another cluster or replica before the replica touches it.
@@ -320,7 +325,15 @@ class ReplicaServer {
     });
     loop_->run_until([&] { return done; });
     KEEL_ASSERT(done);
-    if (result.found) return true;
+    if (result.found) {
+      const std::string mismatch = vsr::layout_mismatch(superblock.state(), options_.config);
+      if (mismatch.empty()) return true;
+      logger_.error(
+          fmt::format("{}: {}; set [storage] and [checkpoint] to the values "
+                      "`keel dump-superblock {}` shows",
+                      options_.data_file_path, mismatch, options_.data_file_path));
+      return false;
+    }
     const bool foreign = std::all_of(result.status.begin(), result.status.end(), [](auto status) {
       return status == vsr::Superblock::CopyStatus::foreign ||
              status == vsr::Superblock::CopyStatus::empty;

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Real keel processes on loopback (issue 4, "Tests with real processes"), on one I/O backend:
+#   cluster_test.sh KEEL BACKEND SCENARIO
+# Scenarios:
+#   failover  1,000 acknowledged writes; kill -9 the primary; writes continue after a view
+#             change; the killed replica restarts and catches up to the same state checksum;
+#             every acknowledged write reads back.
+#   wal-repair a stopped backup's committed WAL prepare is overwritten with garbage; verify-log
+#             finds it; on restart the replica repairs it from its peers; every acknowledged
+#             write reads back, and verify-log is clean afterwards.
+#   refusals  a data file of another cluster, and a config naming a replica twice, are refused
+#             with clear messages (exit 2).
+set -euo pipefail
+
+keel="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+backend="$2"
+scenario="$3"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cluster_sh="$root/tools/cluster.sh"
+
+dir="$(mktemp -d "${TMPDIR:-/tmp}/keel-cluster-test-XXXXXX")"
+# Ports from the pid, away from the usual 7000 and 9090, so parallel tests do not collide.
+base_port=$((20000 + ($$ % 400) * 100))
+
+cleanup() {
+  local status=$?
+  "$cluster_sh" stop --dir "$dir/c" >/dev/null 2>&1 || true
+  if [ $status -ne 0 ]; then
+    echo "--- failed; replica logs (last lines) ---" >&2
+    for log in "$dir"/c/replica-*/keel.log "$dir"/c/replica-*/stdout.log; do
+      [ -f "$log" ] && { echo "== $log" >&2; tail -15 "$log" >&2; }
+    done
+  fi
+  rm -rf "$dir"
+  exit $status
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "--- $*"; }
+
+cluster() { "$cluster_sh" "$@" --dir "$dir/c"; }
+metric() { cluster metric --replica "$1" "$2"; }
+addresses() { cluster addresses; }
+
+start_cluster() {
+  "$cluster_sh" start --dir "$dir/c" --base-port "$base_port" --io "$backend" --keel "$keel"
+}
+
+load() {  # extra flags...; prints the summary line
+  "$keel" load --cluster 1 --addresses "$(addresses)" --io "$backend" "$@"
+}
+
+field() {  # summary name -> value
+  tr ' ' '\n' <<<"$1" | awk -F= -v name="$2" '$1 == name { print $2 }'
+}
+
+primary() {
+  for i in 0 1 2; do
+    [ "$(metric "$i" vsr_is_primary 2>/dev/null)" = "1" ] && { echo "$i"; return; }
+  done
+  return 1
+}
+
+# Until every replica reports the same op count and state checksum (30 s at most).
+wait_converged() {
+  for _ in $(seq 300); do
+    local ops=() sums=()
+    for i in 0 1 2; do
+      ops+=("$(metric "$i" vsr_operations_total 2>/dev/null || echo x$i)")
+      sums+=("$(metric "$i" vsr_state_checksum 2>/dev/null || echo y$i)")
+    done
+    if [ "${ops[0]}" = "${ops[1]}" ] && [ "${ops[1]}" = "${ops[2]}" ] &&
+      [ "${sums[0]}" = "${sums[1]}" ] && [ "${sums[1]}" = "${sums[2]}" ] &&
+      [ "${ops[0]}" != "x0" ]; then
+      echo "converged: ${ops[0]} ops, state checksum ${sums[0]}"
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "replicas did not converge: ops ${ops[*]} checksums ${sums[*]}"
+}
+
+write_and_check() {  # ops prefix acked_file: all must be acknowledged
+  local summary
+  summary="$(load --sessions 10 --ops "$1" --key-prefix "$2" --acked-file "$3")"
+  echo "$summary"
+  [ "$(field "$summary" acknowledged)" = "$1" ] || fail "not every write was acknowledged"
+}
+
+verify_all() {  # acked_file
+  local summary
+  summary="$(load --sessions 10 --verify-file "$1")"
+  echo "$summary"
+  [ "$(field "$summary" mismatched)" = "0" ] || fail "acknowledged writes read back wrong"
+  [ "$(field "$summary" unknown)" = "0" ] || fail "some reads got no answer"
+  [ "$(field "$summary" acknowledged)" = "$(wc -l <"$1")" ] || fail "not every write was read"
+}
+
+failover() {
+  start_cluster
+  step "1,000 writes"
+  write_and_check 1000 before "$dir/acked"
+  local old
+  old="$(primary)" || fail "no primary"
+  step "kill -9 the primary (replica $old)"
+  cluster kill --replica "$old"
+  step "writes continue after a view change"
+  local summary
+  summary="$(load --sessions 10 --ops 300 --key-prefix after --acked-file "$dir/acked")"
+  echo "$summary"
+  [ "$(field "$summary" acknowledged)" -gt 0 ] || fail "no write acknowledged after the kill"
+  local new
+  new="$(primary)" || fail "no primary after the kill"
+  [ "$new" != "$old" ] || fail "the killed replica is still primary"
+  [ "$(metric "$new" vsr_view)" -gt 0 ] || fail "no view change"
+  step "restart replica $old; it catches up"
+  cluster restart --replica "$old"
+  wait_converged
+  verify_all "$dir/acked"
+}
+
+# The byte offset of the prepare slot that holds op (from the layout dump-superblock prints).
+prepare_offset() {  # data_file op
+  local line
+  line="$("$keel" dump-superblock "$1" | grep -m1 'prepare ring')" || fail "no layout from dump-superblock"
+  # "  prepare ring      at      1064960  256 slots of 69632 bytes"
+  read -r _ _ _ prepares slots _ _ slot_size _ <<<"$line"
+  echo $((prepares + ($2 % slots) * slot_size))
+}
+
+wal_repair() {
+  start_cluster
+  step "writes, then stop a backup"
+  write_and_check 500 before "$dir/acked"
+  local backup=0
+  [ "$(primary)" = "0" ] && backup=1
+  local commit
+  commit="$(metric "$backup" vsr_commit_number)"
+  kill -TERM "$(cat "$dir/c/replica-$backup/pid")"
+  for _ in $(seq 100); do kill -0 "$(cat "$dir/c/replica-$backup/pid")" 2>/dev/null || break; sleep 0.1; done
+  local file="$dir/c/replica-$backup/keel.data"
+  "$keel" verify-log "$file" || fail "verify-log found damage before any was done"
+  local op=$((commit - 3))
+  local offset
+  offset="$(prepare_offset "$file" "$op")"
+  step "garbage over op $op's prepare at byte $offset"
+  head -c 4096 /dev/urandom | dd of="$file" bs=4096 seek=$((offset / 4096)) conv=notrunc status=none
+  local report
+  if report="$("$keel" verify-log "$file" 2>&1)"; then fail "verify-log missed the damage"; fi
+  echo "$report" | grep -q "$offset" || fail "verify-log does not name offset $offset: $report"
+  step "more writes while it is down, then restart it"
+  write_and_check 200 during "$dir/acked"
+  cluster restart --replica "$backup"
+  wait_converged
+  verify_all "$dir/acked"
+  step "stop everything; the repaired file is clean"
+  cluster stop
+  "$keel" verify-log "$file" || fail "verify-log still finds damage after the repair"
+}
+
+refusals() {
+  mkdir -p "$dir/r"
+  "$keel" format --cluster 1 --replica 0 --replica-count 3 --wal-slots 256 \
+    --message-size-max 65536 --snapshot-size-max 8388608 --checkpoint-interval 100 \
+    "$dir/r/keel.data" >/dev/null
+  cat >"$dir/r/wrong-cluster.toml" <<EOF
+[cluster]
+cluster_id = 2
+replica_id = 0
+replicas = [ { id = 0, address = "127.0.0.1:$base_port" },
+             { id = 1, address = "127.0.0.1:$((base_port + 1))" },
+             { id = 2, address = "127.0.0.1:$((base_port + 2))" } ]
+[storage]
+data_dir = "$dir/r"
+wal_slots = 256
+message_size_bytes_max = 65536
+snapshot_size_bytes_max = 8388608
+[checkpoint]
+checkpoint_interval = 100
+[metrics]
+prometheus_address = "127.0.0.1:$((base_port + 100))"
+EOF
+  local out status=0
+  out="$("$keel" start --config "$dir/r/wrong-cluster.toml" 2>&1)" || status=$?
+  [ $status -eq 2 ] || fail "wrong cluster id: exit $status, want 2: $out"
+  grep -q "another cluster or replica" <<<"$out" || fail "wrong cluster id: unclear message: $out"
+  echo "wrong cluster id refused: $(grep -m1 'another cluster' <<<"$out")"
+
+  sed -e 's/cluster_id = 2/cluster_id = 1/' \
+    -e "s/{ id = 1, address/{ id = 0, address/" "$dir/r/wrong-cluster.toml" >"$dir/r/twice.toml"
+  status=0
+  out="$("$keel" start --config "$dir/r/twice.toml" 2>&1)" || status=$?
+  [ $status -eq 2 ] || fail "replica named twice: exit $status, want 2: $out"
+  grep -q "twice\|more than once\|duplicate" <<<"$out" || fail "replica named twice: unclear: $out"
+  echo "replica named twice refused: $out"
+}
+
+case "$scenario" in
+  failover) failover ;;
+  wal-repair) wal_repair ;;
+  refusals) refusals ;;
+  *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+esac
+echo "PASS: $scenario on $backend"
