@@ -245,6 +245,9 @@ TEST(ReplicaConfig, ImpossibleValuesAreValidateErrorsAtTheirKey) {
   EXPECT_TRUE(fails_at(minimal_and("wal_slots = 100\n"), "keel.toml:11:", "[storage] wal_slots"));
   EXPECT_TRUE(fails_at(minimal_and("[checkpoint]\ncheckpoint_retention = 9\n"),
                        "keel.toml:12:", "[checkpoint] checkpoint_retention"));
+  // ClockSync's bound (about 18 minutes).
+  EXPECT_TRUE(fails_at(minimal_and("[clock]\nclock_offset_tolerance_ms = 100000000\n"),
+                       "keel.toml:12:", "[clock] clock_offset_tolerance_ms"));
   // Of the keys the message names ("scrub_budget and scrub_interval_ticks"), the one set.
   EXPECT_TRUE(fails_at(minimal_and("[scrubbing]\n\nscrub_interval_ticks = 0\n"),
                        "keel.toml:13:", "[scrubbing] scrub_interval_ticks"));
