@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
