@@ -12,6 +12,8 @@ constexpr uint64_t ns_per_ms = 1'000'000;
 // Configured durations (window, tolerance) beyond 2^40 ns (18 minutes) are not sane; the bound
 // keeps every widened interval edge far from int64 overflow.
 constexpr uint64_t duration_ns_max = uint64_t{1} << 40;
+static_assert(Config::clock_duration_ms_max == duration_ns_max / ns_per_ms,
+              "Config::validate must refuse what the constructor's assertions refuse");
 // Halving a widening of at most 2^40 ns reaches 0 within 42 rounds.
 constexpr uint32_t agreement_rounds_max = 64;
 

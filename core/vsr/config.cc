@@ -18,6 +18,14 @@ std::string Config::validate() const {
   if (clock_sync_window_ms <= heartbeat_interval_ms) {
     return "clock_sync_window_ms must exceed heartbeat_interval_ms";
   }
+  if (clock_sync_window_ms > clock_duration_ms_max) {
+    return fmt::format("clock_sync_window_ms {} exceeds {} (about 18 minutes)",
+                       clock_sync_window_ms, clock_duration_ms_max);
+  }
+  if (clock_offset_tolerance_ms > clock_duration_ms_max) {
+    return fmt::format("clock_offset_tolerance_ms {} exceeds {} (about 18 minutes)",
+                       clock_offset_tolerance_ms, clock_duration_ms_max);
+  }
   if (checkpoint_interval == 0) return "checkpoint_interval must be positive";
   if (checkpoint_retention < 1 || checkpoint_retention > 8) {
     return fmt::format("checkpoint_retention {} is outside 1..8", checkpoint_retention);

@@ -19,6 +19,8 @@ struct Config {
   // [clock]
   uint64_t clock_offset_tolerance_ms = 100;
   uint64_t clock_sync_window_ms = 5000;
+  // The largest window or tolerance ClockSync takes: 2^40 ns, about 18 minutes.
+  static constexpr uint64_t clock_duration_ms_max = (uint64_t{1} << 40) / 1'000'000;
   // [checkpoint]
   uint64_t checkpoint_interval = 10000;
   uint32_t checkpoint_retention = 3;

@@ -14,6 +14,7 @@ int format_command(const std::vector<std::string>& args);
 int dump_superblock_command(const std::vector<std::string>& args);
 int verify_superblock_command(const std::vector<std::string>& args);
 int verify_log_command(const std::vector<std::string>& args);
+int start_command(const std::vector<std::string>& args);
 int client_command(const std::vector<std::string>& args);
 int load_command(const std::vector<std::string>& args);
 

@@ -30,6 +30,8 @@ void print_usage(std::FILE* out) {
       "  keel dump-superblock (PATH | --data-dir DIR)\n"
       "  keel verify-superblock (PATH | --data-dir DIR)\n"
       "  keel verify-log (PATH | --data-dir DIR)\n"
+      "  keel start --config FILE [--set SECTION.KEY=VALUE]... [--io uring|epoll|auto]\n"
+      "           [--replica-id I]      runs one replica until SIGTERM or SIGINT\n"
       "  keel client --addresses A,B,C [--cluster ID] [--io uring|epoll|auto] COMMAND...\n"
       "           COMMAND: set K V | get K | del K... | exists K... | incr K | incrby K N |\n"
       "                    mset K V... | mget K... | append K V | strlen K\n"
@@ -46,7 +48,8 @@ void print_usage(std::FILE* out) {
       "            4 crash or assertion, 5 trace divergence (replay or determinism check)\n"
       "            data file tools: 0 clean, 1 damage found (or no superblock), 2 usage or\n"
       "            environment error (missing, locked or wrong-size file, existing path)\n"
-      "docs: docs/simulation.md, docs/operations.md, docs/vsr.md (\"Storage\", \"Data file tools\")\n",
+      "docs: docs/simulation.md, docs/operations.md, docs/vsr.md (\"Storage\", \"Data file "
+      "tools\")\n",
       keel::cli::protocol_help());
 }
 
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
     if (command == "dump-superblock") return keel::cli::dump_superblock_command(args);
     if (command == "verify-superblock") return keel::cli::verify_superblock_command(args);
     if (command == "verify-log") return keel::cli::verify_log_command(args);
+    if (command == "start") return keel::cli::start_command(args);
     if (command == "client") return keel::cli::client_command(args);
     if (command == "load") return keel::cli::load_command(args);
     if (command == "help" || command == "--help" || command == "-h") {
