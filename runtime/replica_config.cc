@@ -474,6 +474,12 @@ bool ConfigReader::read_vsr(vsr::Config& config) {
     auto get = [&](auto field) { return get_uint(entry.section, entry.key, config.*field); };
     if (!std::visit(get, entry.field)) return false;
   }
+  // A chunk travels in one message: unless set, it follows a smaller message size down (as
+  // `keel format` does).
+  if (find("storage", "checkpoint_chunk_bytes") == nullptr) {
+    config.checkpoint_chunk_bytes =
+        std::min(config.checkpoint_chunk_bytes, config.message_size_bytes_max);
+  }
   return true;
 }
 

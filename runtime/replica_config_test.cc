@@ -180,6 +180,15 @@ TEST(ReplicaConfig, DefaultsWhereSectionsAreAbsent) {
   EXPECT_EQ(config.io_backend, IoBackendChoice::automatic);
 }
 
+TEST(ReplicaConfig, CheckpointChunkFollowsASmallerMessageSizeUnlessSet) {
+  ReplicaFileConfig config;
+  ASSERT_TRUE(parses(minimal_and("message_size_bytes_max = 65536\n"), config));
+  EXPECT_EQ(config.vsr.checkpoint_chunk_bytes, 65536u);
+  EXPECT_TRUE(
+      fails_at(minimal_and("message_size_bytes_max = 65536\ncheckpoint_chunk_bytes = 131072\n"),
+               "keel.toml:", "checkpoint_chunk_bytes"));
+}
+
 TEST(ReplicaConfig, ReplicasListedOutOfOrderAreSortedById) {
   ReplicaFileConfig config;
   ASSERT_TRUE(parses(cluster_of("{ id = 1, address = \"127.0.0.1:7001\" },\n"

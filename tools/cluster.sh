@@ -112,7 +112,7 @@ wait_ready() {  # replica...: until /health/ready answers 200 on each, or 60 s
   for i in "$@"; do
     until http_get "$(metrics_port "$i")" /health/ready 2>/dev/null | grep -q '^ready'; do
       if ! kill -0 "$(cat "$dir/replica-$i/pid")" 2>/dev/null; then
-        tail -5 "$dir/replica-$i/stdout.log" "$dir/replica-$i/keel.log" >&2 || true
+        tail -n 5 "$dir/replica-$i/stdout.log" "$dir/replica-$i/keel.log" >&2 || true
         die "replica $i exited"
       fi
       [ $SECONDS -lt $deadline ] || die "replica $i not ready after 60 s (see $dir/replica-$i/keel.log)"

@@ -149,14 +149,21 @@ wal_repair() {
   local report
   if report="$("$keel" verify-log "$file" 2>&1)"; then fail "verify-log missed the damage"; fi
   echo "$report" | grep -q "$offset" || fail "verify-log does not name offset $offset: $report"
-  step "more writes while it is down, then restart it"
-  write_and_check 200 during "$dir/acked"
+  step "restart it: it finds the damage and repairs the prepare from its peers"
   cluster restart --replica "$backup"
   wait_converged
-  verify_all "$dir/acked"
-  step "stop everything; the repaired file is clean"
+  local faulty repaired
+  faulty="$(cluster metric --replica "$backup" 'vsr_events_total{replica="'"$backup"'",event="wal_slots_faulty_at_start"}')"
+  repaired="$(metric "$backup" vsr_wal_repairs_total)"
+  echo "replica $backup: damaged slots found at start $faulty, WAL repairs $repaired"
+  [ "${faulty:-0}" -ge 1 ] || fail "the restarted replica did not find the damaged slot"
+  [ "${repaired:-0}" -ge 1 ] || fail "the restarted replica repaired nothing"
+  step "stop everything before any new op: the repaired file is clean"
   cluster stop
   "$keel" verify-log "$file" || fail "verify-log still finds damage after the repair"
+  step "start everything again; every acknowledged write reads back"
+  for i in 0 1 2; do cluster restart --replica "$i"; done
+  verify_all "$dir/acked"
 }
 
 refusals() {
