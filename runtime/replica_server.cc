@@ -92,6 +92,7 @@ class TimedBus final : public io::MessageBus {
   io::NodeId self() const override { return inner_.self(); }
   void send(io::NodeId to, uint16_t kind, std::span<const uint8_t> body) override {
     if (kind == static_cast<uint16_t>(vsr::Kind::reply)) {
+      replies_sent_++;
       const auto found = started_ns_.find(to);
       if (found != started_ns_.end()) {
         latency_.observe(Loop::monotonic_ns() - found->second);
@@ -108,6 +109,7 @@ class TimedBus final : public io::MessageBus {
       receiver(from, kind, body);
     });
   }
+  uint64_t replies_sent() const { return replies_sent_; }
 
  private:
   // A retry keeps the first arrival; an entry a reply never ended (a backup's, say) expires.
@@ -122,6 +124,7 @@ class TimedBus final : public io::MessageBus {
   }
 
   TcpBus& inner_;
+  uint64_t replies_sent_ = 0;
   const uint32_t replica_count_;
   LatencyHistogram& latency_;
   std::map<io::NodeId, uint64_t> started_ns_;
@@ -138,7 +141,8 @@ class ServerObserver final : public vsr::ReplicaObserver {
     // Repairs come in bursts of thousands after an outage: one line each is debug detail.
     const bool routine = event == vsr::ReplicaEvent::header_repaired ||
                          event == vsr::ReplicaEvent::prepare_repaired ||
-                         event == vsr::ReplicaEvent::client_evicted;
+                         event == vsr::ReplicaEvent::client_evicted ||
+                         event == vsr::ReplicaEvent::checkpoint_written;
     logger_.log(routine ? LogLevel::debug : LogLevel::info,
                 fmt::format("event {}", vsr::replica_event_name(event)));
   }
@@ -416,8 +420,12 @@ std::string ReplicaServer::metrics() const {
   const std::string labels = fmt::format("replica=\"{}\"", options_.replica);
   std::string out;
   using vsr::ReplicaEvent;
-  metric(out, "vsr_operations_total", "counter", "Ops committed and applied by this replica.",
+  metric(out, "vsr_operations_total", "counter",
+         "Ops (log entries, each a batch of client requests) committed and applied by this "
+         "replica.",
          labels, replica_->commit_min());
+  metric(out, "vsr_client_replies_total", "counter", "Replies this replica sent to clients.",
+         labels, timed_bus_->replies_sent());
   out += "# HELP vsr_client_latency_ms Client request to reply, as the primary sees it.\n";
   out += "# TYPE vsr_client_latency_ms histogram\n";
   latency_.render(out, labels);

@@ -2,8 +2,8 @@
 # Real keel processes on loopback (issue 4, "Tests with real processes"), on one I/O backend:
 #   cluster_test.sh KEEL BACKEND SCENARIO
 # Scenarios:
-#   failover  1,000 acknowledged writes; kill -9 the primary; writes continue after a view
-#             change; the killed replica restarts and catches up to the same state checksum;
+#   failover  1,000 acknowledged writes; SIGUSR2 makes a view change; kill -9 the primary;
+#             writes continue after a view change; the killed replica restarts and catches up to the same state checksum;
 #             every acknowledged write reads back.
 #   wal-repair a stopped backup's committed WAL prepare is overwritten with garbage; verify-log
 #             finds it; on restart the replica repairs it from its peers; every acknowledged
@@ -19,8 +19,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cluster_sh="$root/tools/cluster.sh"
 
 dir="$(mktemp -d "${TMPDIR:-/tmp}/keel-cluster-test-XXXXXX")"
-# Ports from the pid, away from the usual 7000 and 9090, so parallel tests do not collide.
-base_port=$((20000 + ($$ % 400) * 100))
+# Ports from the pid, away from the usual 7000 and 9090 so parallel tests do not collide, and
+# below the kernel's ephemeral range (32768 up), where a client socket in TIME_WAIT may hold one.
+base_port=$((20000 + ($$ % 120) * 100))
 
 cleanup() {
   local status=$?
@@ -101,8 +102,18 @@ failover() {
   start_cluster
   step "1,000 writes"
   write_and_check 1000 before "$dir/acked"
-  local old
+  local old view
   old="$(primary)" || fail "no primary"
+  view="$(metric "$old" vsr_view)"
+  step "SIGUSR2 to the primary (replica $old, view $view) asks for a view change"
+  kill -USR2 "$(cat "$dir/c/replica-$old/pid")"
+  for _ in $(seq 100); do
+    [ "$(metric 0 vsr_view)" -gt "$view" ] && [ -n "$(primary)" ] && break
+    sleep 0.1
+  done
+  [ "$(metric 0 vsr_view)" -gt "$view" ] || fail "no view change after SIGUSR2"
+  old="$(primary)" || fail "no primary after SIGUSR2"
+  echo "view $(metric 0 vsr_view), primary $old"
   step "kill -9 the primary (replica $old)"
   cluster kill --replica "$old"
   step "writes continue after a view change"

@@ -226,16 +226,34 @@ class LoadDriver {
   LoadDriver(ClientWorld& world, NextCommand next, std::FILE* acked)
       : world_(world), next_(std::move(next)), acked_(acked) {}
 
-  void start(uint32_t sessions) {
+  // Each session first registers and learns the view with a read nobody measures: a new
+  // session's first request goes to view 0's primary, which may be long gone.
+  void start(uint32_t sessions, absl::AnyInvocable<void()> warmed_up) {
     vsr::ClientOptions options;
     options.attempts_max = 20;  // rides out a view change
+    warmed_up_ = std::move(warmed_up);
     for (uint32_t s = 0; s < sessions; s++) world_.add_session(options);
-    for (uint32_t s = 0; s < sessions; s++) submit_next(s);
+    cold_ = sessions;
+    for (uint32_t s = 0; s < sessions; s++) {
+      active_++;
+      kv::proto::Command warm_up;
+      warm_up.set_get("keel-load-warm-up");
+      world_.sessions[s]->client().submit(warm_up.SerializeAsString(),
+                                          [this](const vsr::ClientOutcome&) {
+                                            active_--;
+                                            if (--cold_ == 0) start_measured();
+                                          });
+    }
   }
   bool done() const { return active_ == 0; }
   LoadStats& stats() { return stats_; }
 
  private:
+  void start_measured() {
+    warmed_up_();
+    for (uint32_t s = 0; s < world_.sessions.size(); s++) submit_next(s);
+  }
+
   void submit_next(uint32_t session) {
     kv::proto::Command command;
     std::string expected;
@@ -279,6 +297,8 @@ class LoadDriver {
   NextCommand next_;
   std::FILE* acked_;
   uint32_t active_ = 0;
+  uint32_t cold_ = 0;  // sessions still warming up
+  absl::AnyInvocable<void()> warmed_up_;
   LoadStats stats_;
 };
 
@@ -347,9 +367,8 @@ int load_command(const std::vector<std::string>& args) {
   const std::vector<std::pair<std::string, std::string>> to_verify =
       options.verify_file.empty() ? std::vector<std::pair<std::string, std::string>>{}
                                   : read_acked(options.verify_file);
-  const uint64_t start_ns = runtime::Loop::monotonic_ns();
-  const uint64_t deadline_ns =
-      options.duration_s == 0 ? UINT64_MAX : start_ns + options.duration_s * io::ns_per_s;
+  uint64_t start_ns = runtime::Loop::monotonic_ns();
+  uint64_t deadline_ns = UINT64_MAX;
   uint64_t issued = 0;
   std::vector<uint64_t> per_session(options.sessions, 0);
   ClientWorld world(cluster);
@@ -375,7 +394,10 @@ int load_command(const std::vector<std::string>& args) {
         return true;
       },
       acked);
-  driver.start(options.sessions);
+  driver.start(options.sessions, [&] {
+    start_ns = runtime::Loop::monotonic_ns();
+    if (options.duration_s != 0) deadline_ns = start_ns + options.duration_s * io::ns_per_s;
+  });
   uint64_t progress_ns = start_ns;
   while (!driver.done()) {
     world.loop->run_once(100 * io::ns_per_ms);
