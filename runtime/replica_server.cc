@@ -338,9 +338,8 @@ class ReplicaServer {
                       options_.data_file_path, mismatch, options_.data_file_path));
       return false;
     }
-    const bool foreign = std::all_of(result.status.begin(), result.status.end(), [](auto status) {
-      return status == vsr::Superblock::CopyStatus::foreign ||
-             status == vsr::Superblock::CopyStatus::empty;
+    const bool foreign = std::any_of(result.status.begin(), result.status.end(), [](auto status) {
+      return status == vsr::Superblock::CopyStatus::foreign;
     });
     if (foreign) {
       logger_.error(fmt::format(
@@ -349,9 +348,10 @@ class ReplicaServer {
           options_.data_file_path, options_.cluster_id, options_.replica, options_.data_file_path));
       return false;
     }
-    logger_.warn(fmt::format(
-        "{}: no superblock copy is readable; the replica recovers its state from its peers",
-        options_.data_file_path));
+    logger_.warn(
+        fmt::format("{}: no superblock copy counts (a file from `keel format --recover`, or a lost "
+                    "superblock); the replica recovers its state from its peers",
+                    options_.data_file_path));
     return true;
   }
 

@@ -8,6 +8,9 @@
 #   wal-repair a stopped backup's committed WAL prepare is overwritten with garbage; verify-log
 #             finds it; on restart the replica repairs it from its peers; every acknowledged
 #             write reads back, and verify-log is clean afterwards.
+#   replace   a backup's data file is lost; a replacement from `keel format --recover` makes the
+#             replica recover its state from its peers (VRR 4.3); every acknowledged write reads
+#             back.
 #   refusals  a data file of another cluster, and a config naming a replica twice, are refused
 #             with clear messages (exit 2).
 set -euo pipefail
@@ -177,6 +180,27 @@ wal_repair() {
   verify_all "$dir/acked"
 }
 
+replace() {
+  start_cluster
+  step "writes, then a backup loses its disk"
+  write_and_check 500 before "$dir/acked"
+  local lost=0
+  [ "$(primary)" = "0" ] && lost=1
+  cluster kill --replica "$lost"
+  rm "$dir/c/replica-$lost/keel.data"
+  step "a replacement data file (format --recover); the replica recovers from its peers"
+  "$keel" format --recover --cluster 1 --replica "$lost" --replica-count 3 --wal-slots 256 \
+    --message-size-max 65536 --snapshot-size-max 8388608 --checkpoint-interval 100 \
+    "$dir/c/replica-$lost/keel.data"
+  cluster restart --replica "$lost"
+  write_and_check 100 after "$dir/acked"
+  wait_converged
+  local recovered
+  recovered="$(cluster metric --replica "$lost" 'vsr_events_total{replica="'"$lost"'",event="recoveries_completed"}')"
+  [ "${recovered:-0}" -ge 1 ] || fail "replica $lost did not go through recovery"
+  verify_all "$dir/acked"
+}
+
 refusals() {
   mkdir -p "$dir/r"
   "$keel" format --cluster 1 --replica 0 --replica-count 3 --wal-slots 256 \
@@ -217,6 +241,7 @@ EOF
 case "$scenario" in
   failover) failover ;;
   wal-repair) wal_repair ;;
+  replace) replace ;;
   refusals) refusals ;;
   *) echo "unknown scenario $scenario" >&2; exit 2 ;;
 esac

@@ -25,6 +25,9 @@ struct FormatArgs {
   std::optional<uint64_t> cluster_id;
   std::optional<uint32_t> replica;
   bool replica_count_given = false;
+  // A replacement for a replica whose disk was lost: no superblock, so the replica starts in
+  // recovery (VRR 4.3) and takes its state from its peers instead of voting with an empty log.
+  bool recover = false;
   std::string path;
 };
 
@@ -38,7 +41,10 @@ FormatArgs parse_format_args(const std::vector<std::string>& args) {
     const auto number = [&](uint64_t min, uint64_t max) {
       return parse_u64(flag, reader.value(flag), min, max);
     };
-    if (flag == "--cluster") {
+    if (flag == "--recover") {
+      reader.no_value(flag);
+      parsed.recover = true;
+    } else if (flag == "--cluster") {
       parsed.cluster_id = number(0, UINT64_MAX);
     } else if (flag == "--replica") {
       parsed.replica = static_cast<uint32_t>(number(0, 5));
@@ -131,6 +137,13 @@ int format_command(const std::vector<std::string>& args) {
   }
   const std::string created = runtime::FileStorage::create(parsed.path, layout.total_size_bytes);
   if (!created.empty()) throw EnvironmentError(created);
+  if (parsed.recover) {
+    fmt::print(
+        "formatted {} for recovery: {} bytes, no superblock; replica {} recovers its state "
+        "from its peers when it starts (docs/operations.md, \"Replacing a lost replica\")\n",
+        parsed.path, layout.total_size_bytes, *parsed.replica);
+    return 0;
+  }
   const std::string written = write_zone(
       parsed.path, vsr::Replica::format(parsed.config, *parsed.cluster_id, *parsed.replica));
   if (!written.empty()) {
