@@ -11,7 +11,8 @@
 #   tools/cluster.sh status --dir DIR            each replica's health and view
 #   tools/cluster.sh metric --dir DIR --replica I NAME   one metric's value
 #
-# Ports: replica I listens on P+I and serves metrics and health on P+100+I.
+# Ports: replica I listens on P+I and serves metrics and health on P+100+I (I below 100). Keep
+# P+199 below the kernel's ephemeral range (net.ipv4.ip_local_port_range, usually from 32768).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -194,8 +195,10 @@ case "$action" in
   metric)
     load_layout
     [ -n "$replica" ] && [ -n "$metric_name" ] || die "metric needs --replica I and a NAME"
-    http_get "$(metrics_port "$replica")" /metrics | awk -v name="$metric_name" \
-      '$1 == name || index($1, name "{") == 1 { print $2; exit }'
+    # Read whole before awk stops at the first match: curl must not write into a closed pipe.
+    metrics="$(http_get "$(metrics_port "$replica")" /metrics)"
+    awk -v name="$metric_name" '$1 == name || index($1, name "{") == 1 { print $2; exit }' \
+      <<<"$metrics"
     ;;
   addresses)
     load_layout

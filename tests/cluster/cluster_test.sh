@@ -24,7 +24,7 @@ cluster_sh="$root/tools/cluster.sh"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/keel-cluster-test-XXXXXX")"
 # Ports from the pid, away from the usual 7000 and 9090 so parallel tests do not collide, and
 # below the kernel's ephemeral range (32768 up), where a client socket in TIME_WAIT may hold one.
-base_port=$((20000 + ($$ % 120) * 100))
+base_port=$((20000 + ($$ % 60) * 200))
 
 cleanup() {
   local status=$?
