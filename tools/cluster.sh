@@ -179,7 +179,11 @@ case "$action" in
   kill)
     load_layout
     [ -n "$replica" ] || die "--replica is required"
-    kill -KILL "$(cat "$dir/replica-$replica/pid")"
+    pid="$(cat "$dir/replica-$replica/pid")"
+    kill -KILL "$pid"
+    # Gone only when the kernel has reaped it: its port and file lock are free after that.
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    ! kill -0 "$pid" 2>/dev/null || die "replica $replica (pid $pid) survived kill -9 for 10 s"
     ;;
   restart)
     load_layout
