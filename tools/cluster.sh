@@ -7,9 +7,11 @@
 #                           [--cluster ID] [--keel PATH]
 #   tools/cluster.sh stop   --dir DIR            SIGTERM every replica and wait for it
 #   tools/cluster.sh kill   --dir DIR --replica I   kill -9 one replica
+#   tools/cluster.sh term   --dir DIR --replica I   stop one replica cleanly (SIGTERM)
 #   tools/cluster.sh restart --dir DIR --replica I  start one replica again (same config)
 #   tools/cluster.sh status --dir DIR            each replica's health and view
 #   tools/cluster.sh metric --dir DIR --replica I NAME   one metric's value
+#   tools/cluster.sh addresses --dir DIR        the replicas' addresses, comma-separated
 #
 # Ports: replica I listens on P+I and serves metrics and health on P+100+I (I below 100). Keep
 # P+199 below the kernel's ephemeral range (net.ipv4.ip_local_port_range, usually from 32768).
@@ -43,6 +45,12 @@ while [ $# -gt 0 ]; do
 done
 
 die() { echo "cluster.sh: $*" >&2; exit 2; }
+
+# A zombie counts as gone: its sockets and locks are released, only the reaping is missing
+# (where no init process reaps orphans).
+alive() {  # pid
+  [ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
+}
 
 # Small sizes: a data file of about 40 MiB that still wraps its WAL and checkpoints often.
 wal_slots=256
@@ -112,7 +120,7 @@ wait_ready() {  # replica...: until /health/ready answers 200 on each, or 60 s
   local deadline=$((SECONDS + 60))
   for i in "$@"; do
     until http_get "$(metrics_port "$i")" /health/ready 2>/dev/null | grep -q '^ready'; do
-      if ! kill -0 "$(cat "$dir/replica-$i/pid")" 2>/dev/null; then
+      if ! alive "$(cat "$dir/replica-$i/pid")"; then
         tail -n 5 "$dir/replica-$i/stdout.log" "$dir/replica-$i/keel.log" >&2 || true
         die "replica $i exited"
       fi
@@ -166,8 +174,8 @@ case "$action" in
       pid="$(cat "$dir/replica-$i/pid" 2>/dev/null || true)"
       [ -n "$pid" ] || continue
       if wait "$pid" 2>/dev/null; then :; fi
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      if kill -0 "$pid" 2>/dev/null; then
+      for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+      if alive "$pid"; then
         echo "cluster.sh: replica $i (pid $pid) did not stop in 10 s; killing it" >&2
         kill -KILL "$pid" 2>/dev/null || true
         status=1
@@ -176,14 +184,14 @@ case "$action" in
     done
     exit $status
     ;;
-  kill)
+  kill | term)
     load_layout
     [ -n "$replica" ] || die "--replica is required"
     pid="$(cat "$dir/replica-$replica/pid")"
-    kill -KILL "$pid"
+    if [ "$action" = kill ]; then kill -KILL "$pid"; else kill -TERM "$pid"; fi
     # Gone only when the kernel has reaped it: its port and file lock are free after that.
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    ! kill -0 "$pid" 2>/dev/null || die "replica $replica (pid $pid) survived kill -9 for 10 s"
+    for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+    ! alive "$pid" || die "replica $replica (pid $pid) survived $action for 10 s"
     ;;
   restart)
     load_layout
@@ -209,7 +217,7 @@ case "$action" in
     addresses
     ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -151,8 +151,7 @@ wal_repair() {
   [ "$(primary)" = "0" ] && backup=1
   local commit
   commit="$(metric "$backup" vsr_commit_number)"
-  kill -TERM "$(cat "$dir/c/replica-$backup/pid")"
-  for _ in $(seq 100); do kill -0 "$(cat "$dir/c/replica-$backup/pid")" 2>/dev/null || break; sleep 0.1; done
+  cluster term --replica "$backup"
   local file="$dir/c/replica-$backup/keel.data"
   "$keel" verify-log "$file" || fail "verify-log found damage before any was done"
   local op=$((commit - 3))
