@@ -78,9 +78,33 @@ uint64_t StateMachine::snapshot_size_bytes_max() const {
 }
 
 proto::Result StateMachine::apply(const proto::Command& command) {
+  if (command.has_batch()) return batch(command.batch());
+  return apply_one(command);
+}
+
+// Each command as if sent alone: one that fails leaves the others to run, as in a Redis
+// pipeline (which is not a transaction).
+proto::Result StateMachine::batch(const proto::Batch& batch) {
+  if (static_cast<uint64_t>(batch.commands_size()) > limits_.batch_commands_max) {
+    return error_result(
+        proto::TOO_MANY_KEYS,
+        "a batch holds at most " + std::to_string(limits_.batch_commands_max) + " commands");
+  }
+  proto::Result result;
+  proto::Results* results = result.mutable_results();
+  for (const proto::Command& command : batch.commands()) {
+    *results->add_results() = command.has_batch()
+                                  ? error_result(proto::MALFORMED_COMMAND, "a batch inside a batch")
+                                  : apply_one(command);
+  }
+  return result;
+}
+
+proto::Result StateMachine::apply_one(const proto::Command& command) {
+  KEEL_ASSERT(!command.has_batch());
   switch (command.command_case()) {
     case proto::Command::kSet:
-      return set(command.set().key(), command.set().value());
+      return set(command.set());
     case proto::Command::kGet:
       return get(command.get());
     case proto::Command::kDel:
@@ -97,6 +121,12 @@ proto::Result StateMachine::apply(const proto::Command& command) {
       return append(command.append().key(), command.append().value());
     case proto::Command::kStrlen:
       return strlen(command.strlen());
+    case proto::Command::kDbsize: {
+      proto::Result result;
+      result.set_integer(static_cast<int64_t>(entries_.size()));
+      return result;
+    }
+    case proto::Command::kBatch:
     case proto::Command::COMMAND_NOT_SET:
       break;
   }
@@ -156,9 +186,18 @@ bool StateMachine::check_keys(const proto::Keys& keys, proto::Result& error) con
   return true;
 }
 
-proto::Result StateMachine::set(const std::string& key, const std::string& value) {
+proto::Result StateMachine::set(const proto::KeyValue& pair) {
+  const std::string& key = pair.key();
+  const std::string& value = pair.value();
   proto::Result error;
   if (!check_key(key, error)) return error;
+  const bool present = entries_.contains(key);
+  if ((pair.condition() == proto::IF_ABSENT && present) ||
+      (pair.condition() == proto::IF_PRESENT && !present)) {
+    proto::Result unmet;
+    unmet.mutable_value()->set_found(false);
+    return unmet;
+  }
   if (value.size() > limits_.value_size_bytes_max) {
     return value_too_large(value.size());
   }
@@ -258,7 +297,15 @@ proto::Result StateMachine::mset(const proto::KeyValues& pairs) {
     return store_full();
   }
   if (size_bytes_after > limits_.state_size_bytes_max) return state_too_large(size_bytes_after);
-  for (const auto& [key, value] : values) put(std::string(key), std::string(value));
+  // Shrinking values first: in key order a growing value could pass the size limit on the way
+  // to a final size within it (and put() asserts the limit after every write).
+  for (const bool growing : {false, true}) {
+    for (const auto& [key, value] : values) {
+      const auto found = entries_.find(std::string(key));
+      const bool grows = found == entries_.end() || value.size() > found->second.size();
+      if (grows == growing) put(std::string(key), std::string(value));
+    }
+  }
   return ok_result();
 }
 

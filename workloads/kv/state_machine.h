@@ -17,7 +17,8 @@ struct Limits {
   uint64_t key_size_bytes_max = 1024;
   uint64_t value_size_bytes_max = 64 * 1024;
   uint64_t keys_max = 100'000;
-  uint64_t command_keys_max = 64;  // keys named by one DEL, EXISTS, MSET or MGET
+  uint64_t command_keys_max = 64;      // keys named by one DEL, EXISTS, MSET or MGET
+  uint64_t batch_commands_max = 1024;  // commands in one batch (a connection's pipeline)
   // The bytes of all keys and values together (size_bytes()), so that a snapshot, and the
   // checkpoint area that holds it, has a bound even when many keys hold large values.
   uint64_t state_size_bytes_max = 64ull << 20;
@@ -51,7 +52,9 @@ class StateMachine {
   static bool parse_integer(std::string_view text, int64_t& value);
 
  private:
-  proto::Result set(const std::string& key, const std::string& value);
+  proto::Result apply_one(const proto::Command& command);
+  proto::Result batch(const proto::Batch& batch);
+  proto::Result set(const proto::KeyValue& pair);
   proto::Result get(const std::string& key) const;
   proto::Result del(const proto::Keys& keys);
   proto::Result exists(const proto::Keys& keys) const;
