@@ -17,9 +17,60 @@ std::string lowercase(std::string text) {
   return text;
 }
 
+// Redis's wording, so that clients and people see the messages they know.
 bool arity_error(const std::string& verb, std::string& error) {
-  error = fmt::format("wrong number of arguments for '{}'", verb);
+  error = fmt::format("wrong number of arguments for '{}' command", verb);
   return false;
+}
+
+bool syntax_error(std::string& error) {
+  error = "syntax error";
+  return false;
+}
+
+bool parse_delta(const std::string& text, int64_t& delta, std::string& error) {
+  if (StateMachine::parse_integer(text, delta)) return true;
+  error = "value is not an integer or out of range";
+  return false;
+}
+
+// SET key value [NX | XX]
+bool parse_set(const std::vector<std::string>& words, proto::Command& command, std::string& error) {
+  if (words.size() < 3) return arity_error("set", error);
+  proto::KeyValue* pair = command.mutable_set();
+  pair->set_key(words[1]);
+  pair->set_value(words[2]);
+  for (size_t i = 3; i < words.size(); i++) {
+    const std::string option = lowercase(words[i]);
+    const proto::SetCondition condition = option == "nx"   ? proto::IF_ABSENT
+                                          : option == "xx" ? proto::IF_PRESENT
+                                                           : proto::ALWAYS;
+    if (condition == proto::ALWAYS || pair->condition() != proto::ALWAYS) {
+      return syntax_error(error);
+    }
+    pair->set_condition(condition);
+  }
+  return true;
+}
+
+// INCR, INCRBY, DECR, DECRBY: one command, INCRBY, with a signed delta.
+bool parse_incr(const std::string& verb, const std::vector<std::string>& words,
+                proto::Command& command, std::string& error) {
+  const bool by = verb == "incrby" || verb == "decrby";
+  if (words.size() != (by ? 3u : 2u)) return arity_error(verb, error);
+  int64_t delta = 1;
+  if (by && !parse_delta(words[2], delta, error)) return false;
+  if (verb[0] == 'd') {
+    // -INT64_MIN does not exist; Redis refuses it the same way.
+    if (delta == INT64_MIN) {
+      error = "value is not an integer or out of range";
+      return false;
+    }
+    delta = -delta;
+  }
+  command.mutable_incr_by()->set_key(words[1]);
+  command.mutable_incr_by()->set_delta(delta);
+  return true;
 }
 
 void add_keys(const std::vector<std::string>& words, proto::Keys& keys) {
@@ -43,11 +94,14 @@ bool parse_text_command(const std::vector<std::string>& words, proto::Command& c
   }
   const std::string verb = lowercase(words[0]);
   const size_t arguments = words.size() - 1;
-  if (verb == "set" || verb == "append") {
+  if (verb == "set") return parse_set(words, command, error);
+  if (verb == "incr" || verb == "incrby" || verb == "decr" || verb == "decrby") {
+    return parse_incr(verb, words, command, error);
+  }
+  if (verb == "append") {
     if (arguments != 2) return arity_error(verb, error);
-    proto::KeyValue* pair = verb == "set" ? command.mutable_set() : command.mutable_append();
-    pair->set_key(words[1]);
-    pair->set_value(words[2]);
+    command.mutable_append()->set_key(words[1]);
+    command.mutable_append()->set_value(words[2]);
   } else if (verb == "get" || verb == "strlen") {
     if (arguments != 1) return arity_error(verb, error);
     verb == "get" ? command.set_get(words[1]) : command.set_strlen(words[1]);
@@ -56,15 +110,9 @@ bool parse_text_command(const std::vector<std::string>& words, proto::Command& c
     add_keys(words, verb == "del"      ? *command.mutable_del()
                     : verb == "exists" ? *command.mutable_exists()
                                        : *command.mutable_mget());
-  } else if (verb == "incr" || verb == "incrby") {
-    if (arguments != (verb == "incr" ? 1u : 2u)) return arity_error(verb, error);
-    int64_t delta = 1;
-    if (verb == "incrby" && !StateMachine::parse_integer(words[2], delta)) {
-      error = "value is not an integer or out of range";
-      return false;
-    }
-    command.mutable_incr_by()->set_key(words[1]);
-    command.mutable_incr_by()->set_delta(delta);
+  } else if (verb == "dbsize") {
+    if (arguments != 0) return arity_error(verb, error);
+    command.set_dbsize(true);
   } else if (verb == "mset") {
     if (arguments == 0 || arguments % 2 != 0) return arity_error(verb, error);
     for (size_t i = 1; i + 1 < words.size(); i += 2) {
@@ -100,6 +148,14 @@ std::string format_result(const proto::Result& result) {
     }
     case proto::Result::kError:
       return fmt::format("(error) {}", result.error().message());
+    case proto::Result::kResults: {
+      std::string out;
+      for (int i = 0; i < result.results().results_size(); i++) {
+        out += fmt::format("{}{}) {}", i > 0 ? "\n" : "", i + 1,
+                           format_result(result.results().results(i)));
+      }
+      return out;
+    }
     case proto::Result::RESULT_NOT_SET:
       break;
   }

@@ -1,6 +1,7 @@
 #pragma once
 // KV commands as words, the way a person types them (`keel client set k v`) and the RESP front
-// door receives them: SET GET DEL EXISTS INCR INCRBY MSET MGET APPEND STRLEN, verbs in any case.
+// door receives them: SET [NX|XX] GET DEL EXISTS INCR INCRBY DECR DECRBY MSET MGET APPEND
+// STRLEN DBSIZE, verbs in any case. Errors use Redis's wording.
 
 #include <string>
 #include <vector>
@@ -9,7 +10,8 @@
 
 namespace keel::kv {
 
-// False with error set ("wrong number of arguments for 'set'", say) if the words are no command.
+// False with error set ("wrong number of arguments for 'set' command", say) if the words are no
+// KV command.
 bool parse_text_command(const std::vector<std::string>& words, proto::Command& command,
                         std::string& error);
 

@@ -32,13 +32,22 @@ TEST(TextCommand, EachVerbInAnyCase) {
   EXPECT_EQ(parsed({"mget", "a", "b"}).mget().keys_size(), 2);
   EXPECT_EQ(parsed({"append", "k", "x"}).append().value(), "x");
   EXPECT_EQ(parsed({"strlen", "k"}).strlen(), "k");
+  EXPECT_EQ(parsed({"set", "k", "v", "NX"}).set().condition(), proto::IF_ABSENT);
+  EXPECT_EQ(parsed({"set", "k", "v", "xx"}).set().condition(), proto::IF_PRESENT);
+  EXPECT_EQ(parsed({"decr", "n"}).incr_by().delta(), -1);
+  EXPECT_EQ(parsed({"decrby", "n", "4"}).incr_by().delta(), -4);
+  EXPECT_TRUE(parsed({"DBSIZE"}).dbsize());
 }
 
 TEST(TextCommand, BadWordsAreRefusedWithTheReason) {
   EXPECT_EQ(refused({}), "no command given");
-  EXPECT_EQ(refused({"set", "k"}), "wrong number of arguments for 'set'");
-  EXPECT_EQ(refused({"mset", "a", "1", "b"}), "wrong number of arguments for 'mset'");
-  EXPECT_EQ(refused({"del"}), "wrong number of arguments for 'del'");
+  EXPECT_EQ(refused({"set", "k"}), "wrong number of arguments for 'set' command");
+  EXPECT_EQ(refused({"mset", "a", "1", "b"}), "wrong number of arguments for 'mset' command");
+  EXPECT_EQ(refused({"del"}), "wrong number of arguments for 'del' command");
+  EXPECT_EQ(refused({"set", "k", "v", "nx", "xx"}), "syntax error");
+  EXPECT_EQ(refused({"set", "k", "v", "ex", "10"}), "syntax error");
+  EXPECT_EQ(refused({"decrby", "n", "-9223372036854775808"}),
+            "value is not an integer or out of range");
   EXPECT_EQ(refused({"incrby", "n", "ten"}), "value is not an integer or out of range");
   EXPECT_NE(refused({"flushall"}).find("unknown command 'flushall'"), std::string::npos);
 }
