@@ -142,6 +142,16 @@ const char* split_inline(std::string_view line, uint64_t words_max,
 
 }  // namespace
 
+bool request_within_limits(const std::vector<std::string>& args, const RespLimits& limits) {
+  uint64_t size_bytes = 0;
+  for (const std::string& arg : args) {
+    if (arg.size() > limits.bulk_size_bytes_max) return false;
+    size_bytes += arg.size();
+  }
+  return !args.empty() && args.size() <= limits.args_max &&
+         size_bytes <= limits.request_size_bytes_max;
+}
+
 RespParser::RespParser(const RespLimits& limits) : limits_(limits) {
   KEEL_ASSERT(limits_.bulk_size_bytes_max > 0);
   KEEL_ASSERT(limits_.args_max > 0);
@@ -185,7 +195,7 @@ RespParser::Result RespParser::next() {
       case Step::consumed:
         continue;
       case Step::complete: {
-        check_request(args_);
+        KEEL_ASSERT(request_within_limits(args_, limits_));
         Result result{.status = Status::complete, .args = std::move(args_), .error = {}};
         args_.clear();
         return result;
@@ -310,17 +320,6 @@ RespParser::Step RespParser::fail(std::string error) {
   buffer_.clear();
   consumed_size_bytes_ = 0;
   return Step::failed;
-}
-
-void RespParser::check_request(const std::vector<std::string>& args) const {
-  KEEL_ASSERT(!args.empty());
-  KEEL_ASSERT(args.size() <= limits_.args_max);
-  uint64_t size_bytes = 0;
-  for (const std::string& arg : args) {
-    KEEL_ASSERT(arg.size() <= limits_.bulk_size_bytes_max);
-    size_bytes += arg.size();
-  }
-  KEEL_ASSERT(size_bytes <= limits_.request_size_bytes_max);
 }
 
 std::string_view RespParser::unparsed() const {

@@ -33,6 +33,10 @@ struct RespLimits {
   uint64_t buffered_size_bytes_max = 1024 * 1024 + 64 * 1024;
 };
 
+// Whether a request is one the parser may return: 1 to args_max arguments, each at most
+// bulk_size_bytes_max, together at most request_size_bytes_max.
+bool request_within_limits(const std::vector<std::string>& args, const RespLimits& limits);
+
 class RespParser {
  public:
   enum class Status : uint8_t {
@@ -75,7 +79,6 @@ class RespParser {
   Step parse_bulk_body();
   Step read_length_line(int64_t& length, const char* error);
   Step fail(std::string error);
-  void check_request(const std::vector<std::string>& args) const;
   std::string_view unparsed() const;
   void consume(size_t size_bytes);
   void compact();

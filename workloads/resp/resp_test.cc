@@ -39,6 +39,7 @@ Outcome parse(std::string_view stream, const std::vector<size_t>& chunk_sizes,
         outcome.error = result.error;
         return outcome;
       }
+      KEEL_ASSERT(request_within_limits(result.args, limits));
       outcome.requests.push_back(std::move(result.args));
     }
     KEEL_ASSERT(parser.buffered_size_bytes() <= limits.buffered_size_bytes_max);
