@@ -78,11 +78,14 @@ constexpr Key other_keys[] = {
     {"logging", "output"},
     {"logging", "log_file"},
     {"io", "backend"},
+    {"client", "resp_address"},
+    {"client", "connections_max"},
+    {"client", "bulk_size_bytes_max"},
 };
 
 constexpr std::string_view sections[] = {"cluster",    "storage", "timeouts",  "clock",
                                          "checkpoint", "repair",  "scrubbing", "metrics",
-                                         "logging",    "io"};
+                                         "logging",    "io",      "client"};
 
 bool known_section(std::string_view section) {
   return std::find(std::begin(sections), std::end(sections), section) != std::end(sections);
@@ -216,6 +219,7 @@ class ConfigReader {
   bool read_vsr(vsr::Config& config);
   bool check_vsr(const vsr::Config& config);
   bool read_metrics(ReplicaFileConfig::Metrics& metrics);
+  bool read_client(ReplicaFileConfig::Client& client);
   bool read_logging(ReplicaFileConfig::Logging& logging);
 
   const std::string_view path_;
@@ -527,6 +531,29 @@ bool ConfigReader::read_metrics(ReplicaFileConfig::Metrics& metrics) {
               "OpenTelemetry export is not supported; keel exports metrics through Prometheus");
 }
 
+// [client]: the Redis-compatible port. Absent resp_address: no RESP listener.
+bool ConfigReader::read_client(ReplicaFileConfig::Client& client) {
+  if (const toml::node* node = find("client", "resp_address")) {
+    client.resp_enabled = true;
+    if (!to_address(*node, "client", "resp_address", client.resp_host, client.resp_port)) {
+      return false;
+    }
+  }
+  if (!get_uint("client", "connections_max", client.connections_max) ||
+      !get_uint("client", "bulk_size_bytes_max", client.bulk_size_bytes_max)) {
+    return false;
+  }
+  if (client.connections_max == 0) {
+    return fail("client", "connections_max", find("client", "connections_max")->source(),
+                "must be positive");
+  }
+  if (client.bulk_size_bytes_max < 1024) {
+    return fail("client", "bulk_size_bytes_max", find("client", "bulk_size_bytes_max")->source(),
+                "must be at least 1024");
+  }
+  return true;
+}
+
 bool ConfigReader::read_logging(ReplicaFileConfig::Logging& logging) {
   if (!get_choice<LogLevel>("logging", "level",
                             {{"trace", LogLevel::trace},
@@ -551,7 +578,7 @@ bool ConfigReader::read_logging(ReplicaFileConfig::Logging& logging) {
 
 bool ConfigReader::read(ReplicaFileConfig& out) {
   if (!read_cluster(out) || !read_storage(out) || !read_vsr(out.vsr) ||
-      !read_metrics(out.metrics) || !read_logging(out.logging) ||
+      !read_metrics(out.metrics) || !read_client(out.client) || !read_logging(out.logging) ||
       !get_choice<IoBackendChoice>("io", "backend",
                                    {{"auto", IoBackendChoice::automatic},
                                     {"uring", IoBackendChoice::uring},

@@ -32,6 +32,13 @@ struct ReplicaFileConfig {
     std::string prometheus_host = "127.0.0.1";
     uint16_t prometheus_port = 9090;
   };
+  struct Client {
+    bool resp_enabled = false;  // set by resp_address
+    std::string resp_host;
+    uint16_t resp_port = 0;
+    uint32_t connections_max = 1024;
+    uint64_t bulk_size_bytes_max = 1 << 20;
+  };
   struct Logging {
     LogLevel level = LogLevel::info;
     LogFormat format = LogFormat::pretty;
@@ -45,6 +52,7 @@ struct ReplicaFileConfig {
   std::string data_dir;
   vsr::Config vsr;  // validated
   Metrics metrics;
+  Client client;
   Logging logging;
   IoBackendChoice io_backend = IoBackendChoice::automatic;
 

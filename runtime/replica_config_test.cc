@@ -189,6 +189,22 @@ TEST(ReplicaConfig, CheckpointChunkFollowsASmallerMessageSizeUnlessSet) {
                "keel.toml:", "checkpoint_chunk_bytes"));
 }
 
+TEST(ReplicaConfig, ClientSectionEnablesTheRedisPort) {
+  ReplicaFileConfig config;
+  ASSERT_TRUE(parses(minimal, config));
+  EXPECT_FALSE(config.client.resp_enabled);
+  ASSERT_TRUE(parses(minimal_and("[client]\nresp_address = \"127.0.0.1:6379\"\n"
+                                 "connections_max = 10\n"),
+                     config));
+  EXPECT_TRUE(config.client.resp_enabled);
+  EXPECT_EQ(config.client.resp_port, 6379);
+  EXPECT_EQ(config.client.connections_max, 10u);
+  EXPECT_TRUE(fails_at(minimal_and("[client]\nresp_address = \"nowhere\"\n"), "keel.toml:12:",
+                       "[client] resp_address"));
+  EXPECT_TRUE(fails_at(minimal_and("[client]\nconnections_max = 0\n"), "keel.toml:12:",
+                       "[client] connections_max"));
+}
+
 TEST(ReplicaConfig, ReplicasListedOutOfOrderAreSortedById) {
   ReplicaFileConfig config;
   ASSERT_TRUE(parses(cluster_of("{ id = 1, address = \"127.0.0.1:7001\" },\n"

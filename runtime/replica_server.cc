@@ -19,6 +19,7 @@
 #include "runtime/admin_http.h"
 #include "runtime/clock.h"
 #include "runtime/file_storage.h"
+#include "runtime/resp_server.h"
 #include "runtime/tcp_bus.h"
 #include "workloads/kv/replicated.h"
 
@@ -192,6 +193,11 @@ bool kv_limits_for(const vsr::Config& config, kv::Limits& limits) {
   if (client_table_bytes_max >= config.snapshot_size_bytes_max) return false;
   const uint64_t budget_bytes = config.snapshot_size_bytes_max - client_table_bytes_max;
   limits = kv::Limits{};
+  // A value travels in a request and back in a reply: it must fit a message with room to spare.
+  limits.value_size_bytes_max =
+      std::min(limits.value_size_bytes_max, config.message_size_bytes_max / 4);
+  limits.key_size_bytes_max =
+      std::min(limits.key_size_bytes_max, config.message_size_bytes_max / 16);
   limits.state_size_bytes_max = budget_bytes;
   for (int halvings = 0; halvings < 64; halvings++) {
     if (kv::KvReplicated(limits).snapshot_size_bytes_max() <= budget_bytes) return true;
@@ -249,6 +255,7 @@ class ReplicaServer {
     }
     timed_bus_ = std::make_unique<TimedBus>(*bus_, replica_count(), latency_);
     if (options_.metrics_enabled && !start_admin()) return false;
+    if (options_.resp_enabled && !start_resp()) return false;
     clock_ = std::make_unique<SystemClock>();
     timers_ = std::make_unique<LoopTimers>(*loop_);
     random_ = std::make_unique<io::Random>(seed());
@@ -368,6 +375,46 @@ class ReplicaServer {
     return true;
   }
 
+  bool start_resp() {
+    RespServerOptions resp;
+    resp.cluster_id = options_.cluster_id;
+    resp.replica_addresses = options_.replica_addresses;
+    resp.config = options_.config;
+    resp.connections_max = options_.resp_connections_max;
+    resp.session.limits.bulk_size_bytes_max = options_.resp_bulk_size_bytes_max;
+    // A batch and its reply each fit half a message.
+    resp.session.batch_size_bytes_max = options_.config.message_size_bytes_max / 2;
+    resp.session.batch_reply_size_bytes_max = options_.config.message_size_bytes_max / 2;
+    resp.session.reply_value_size_bytes_max = kv_limits_.value_size_bytes_max;
+    resp.session.batch_commands_max =
+        static_cast<uint32_t>(std::min<uint64_t>(kv_limits_.batch_commands_max, 256));
+    std::string error;
+    resp_ = RespServer::create(
+        *loop_, options_.resp_address, resp, [this] { return info(); }, error);
+    if (resp_ == nullptr) {
+      logger_.error("[client] resp_address: " + error);
+      return false;
+    }
+    logger_.info("redis clients on " + format_address(options_.resp_address));
+    return true;
+  }
+
+  // INFO in Redis's section format: what redis-cli and client libraries look for, plus keel's.
+  std::string info() const {
+    const bool primary = replica_->primary();
+    return fmt::format(
+        "# Server\r\nredis_version:7.0.0\r\nkeel_version:0.1\r\nredis_mode:standalone\r\n"
+        "process_id:{}\r\ntcp_port:{}\r\n\r\n"
+        "# Replication\r\nrole:{}\r\nconnected_slaves:{}\r\n\r\n"
+        "# Keel\r\nkeel_replica:{}\r\nkeel_replica_count:{}\r\nkeel_status:{}\r\n"
+        "keel_view:{}\r\nkeel_primary:{}\r\nkeel_op:{}\r\nkeel_commit:{}\r\n"
+        "keel_io_backend:{}\r\n",
+        getpid(), ntohs(options_.resp_address.sin_port), primary ? "master" : "slave",
+        primary ? bus_->peers_connected() : 0, options_.replica, replica_count(),
+        status_name(replica_->status()), replica_->view(), replica_->view() % replica_count(),
+        replica_->op(), replica_->commit_max(), backend_name(loop_->backend()));
+  }
+
   HttpResponse serve(std::string_view path) {
     if (path == "/metrics") {
       return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics()};
@@ -401,6 +448,7 @@ class ReplicaServer {
   std::unique_ptr<TcpBus> bus_;
   std::unique_ptr<TimedBus> timed_bus_;
   std::unique_ptr<AdminHttp> admin_;
+  std::unique_ptr<RespServer> resp_;
   std::unique_ptr<SystemClock> clock_;
   std::unique_ptr<LoopTimers> timers_;
   std::unique_ptr<io::Random> random_;
@@ -501,12 +549,14 @@ void ReplicaServer::schedule_status_log() {
 // I/O in flight complete so no buffer is freed under the kernel.
 void ReplicaServer::stop() {
   logger_.info(fmt::format("signal {}: stopping", static_cast<int>(stop_requested)));
+  if (resp_ != nullptr) resp_->stop();
   bus_->stop();
   if (admin_ != nullptr) admin_->stop();
   const uint64_t deadline_ns = Loop::monotonic_ns() + stop_drain_ms_max * io::ns_per_ms;
   while (Loop::monotonic_ns() < deadline_ns) {
     const bool admin_idle = admin_ == nullptr || admin_->idle();
-    if (bus_->idle() && admin_idle && loop_->operations_in_flight() == 0) break;
+    const bool resp_idle = resp_ == nullptr || resp_->idle();
+    if (bus_->idle() && admin_idle && resp_idle && loop_->operations_in_flight() == 0) break;
     loop_->run_once(10 * io::ns_per_ms);
   }
   logger_.info(fmt::format("stopped at op {} commit {}", replica_->op(), replica_->commit_max()));

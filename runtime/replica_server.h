@@ -26,6 +26,11 @@ struct ReplicaServerOptions {
   std::optional<Backend> backend;  // none: io_uring where the probe passes, else epoll
   bool metrics_enabled = true;
   sockaddr_in metrics_address{};
+  // The Redis-compatible port ([client] in the config).
+  bool resp_enabled = false;
+  sockaddr_in resp_address{};
+  uint32_t resp_connections_max = 1024;
+  uint64_t resp_bulk_size_bytes_max = 1 << 20;
 };
 
 // The process's exit code: 0 after a clean stop, 2 if it could not start (the log says why).

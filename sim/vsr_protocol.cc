@@ -14,6 +14,7 @@
 #include "sim/disk.h"
 #include "sim/kv_workload.h"
 #include "sim/linearizability.h"
+#include "sim/resp_front.h"
 #include "workloads/kv/replicated.h"
 
 namespace keel::sim {
@@ -126,12 +127,18 @@ class ReplicaProcess final : public Process {
 
 class ClientProcess final : public Process {
  public:
-  ClientProcess(VsrProtocol::Shared& shared, io::NodeId id, io::Env env)
+  ClientProcess(VsrProtocol::Shared& shared, io::NodeId id, io::Env env, VsrFront front)
       : client_(shared.config, client_options(), env, env.random.next_u64()),
+        front_(front == VsrFront::resp ? std::make_unique<RespFront>(resp_options(), client_)
+                                       : nullptr),
         workload_(workload_options(shared.profile), env, id, *shared.context, shared.history,
                   shared.next_operation_id,
                   [this](std::string command,
                          absl::AnyInvocable<void(bool known, std::string result)> done) {
+                    if (front_ != nullptr) {
+                      front_->submit(std::move(command), std::move(done));
+                      return;
+                    }
                     client_.submit(
                         std::move(command),
                         [done = std::move(done)](const vsr::ClientOutcome& outcome) mutable {
@@ -141,6 +148,12 @@ class ClientProcess final : public Process {
                   }) {}
 
  private:
+  static resp::RespSessionOptions resp_options() {
+    resp::RespSessionOptions options;
+    options.reply_value_size_bytes_max = sim_kv_limits().value_size_bytes_max;
+    return options;
+  }
+
   // Clients keep trying for 10 s before they give up on a request: every give-up leaves an
   // operation of unknown outcome, which the linearizability search must place.
   static vsr::ClientOptions client_options() {
@@ -160,12 +173,13 @@ class ClientProcess final : public Process {
   }
 
   vsr::Client client_;
+  std::unique_ptr<RespFront> front_;  // resp only
   KvWorkload workload_;
 };
 
 }  // namespace
 
-VsrProtocol::VsrProtocol() : shared_(std::make_unique<Shared>()) {}
+VsrProtocol::VsrProtocol(VsrFront front) : front_(front), shared_(std::make_unique<Shared>()) {}
 VsrProtocol::~VsrProtocol() = default;
 
 uint64_t VsrProtocol::disk_size_bytes() const {
@@ -191,7 +205,7 @@ std::unique_ptr<Process> VsrProtocol::start_replica(io::NodeId replica, io::Env 
 }
 
 std::unique_ptr<Process> VsrProtocol::start_client(io::NodeId client, io::Env env) {
-  return std::make_unique<ClientProcess>(*shared_, client, env);
+  return std::make_unique<ClientProcess>(*shared_, client, env, front_);
 }
 
 uint64_t VsrProtocol::fault_domain(uint64_t sector) const {

@@ -20,12 +20,16 @@ namespace keel::sim {
 // run. Varied by the profile, so a sweep covers several shapes.
 vsr::Config vsr_sim_config(const Profile& profile);
 
+// How the simulated clients reach the cluster: the native VSR client, or the Redis-compatible
+// front door's session code (RESP bytes in and out) over it.
+enum class VsrFront : uint8_t { native, resp };
+
 class VsrProtocol final : public ProtocolUnderTest {
  public:
-  VsrProtocol();
+  explicit VsrProtocol(VsrFront front = VsrFront::native);
   ~VsrProtocol() override;
 
-  std::string_view name() const override { return "vsr"; }
+  std::string_view name() const override { return front_ == VsrFront::resp ? "vsr-resp" : "vsr"; }
   uint32_t replicas_min() const override { return 1; }
   uint32_t replicas_max() const override { return 6; }
   uint64_t disk_size_bytes() const override;
@@ -42,6 +46,7 @@ class VsrProtocol final : public ProtocolUnderTest {
   struct Shared;
 
  private:
+  const VsrFront front_;
   std::unique_ptr<Shared> shared_;
 };
 

@@ -31,7 +31,7 @@ echo "keel runtime benchmark: 3 replicas on loopback, durable (fdatasync), $sess
 echo "writes of $value_size_bytes-byte values for $duration_s s; data files in $dir ($(df -T "$dir" | awk 'NR == 2 { print $2 }'))"
 for backend in uring epoll; do
   "$root/tools/cluster.sh" start --dir "$dir/$backend" --io "$backend" --keel "$keel" \
-    --base-port $((20000 + RANDOM % 60 * 200)) >/dev/null
+    --base-port $((20000 + RANDOM % 40 * 300)) >/dev/null
   addresses="$("$root/tools/cluster.sh" addresses --dir "$dir/$backend")"
   "$keel" load --cluster 1 --addresses "$addresses" --io "$backend" --sessions "$sessions" \
     --duration-s "$duration_s" --value-size-bytes "$value_size_bytes" --key-prefix bench

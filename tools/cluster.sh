@@ -13,8 +13,9 @@
 #   tools/cluster.sh metric --dir DIR --replica I NAME   one metric's value
 #   tools/cluster.sh addresses --dir DIR        the replicas' addresses, comma-separated
 #
-# Ports: replica I listens on P+I and serves metrics and health on P+100+I (I below 100). Keep
-# P+199 below the kernel's ephemeral range (net.ipv4.ip_local_port_range, usually from 32768).
+# Ports: replica I listens on P+I, serves metrics and health on P+100+I and Redis clients on
+# P+200+I (I below 100). Keep P+299 below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, usually from 32768).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -64,6 +65,7 @@ http_get() {  # port path -> body; fails if nothing answers
 
 replica_port() { echo $((base_port + $1)); }
 metrics_port() { echo $((base_port + 100 + $1)); }
+resp_port() { echo $((base_port + 200 + $1)); }
 
 load_layout() {
   [ -n "$dir" ] || die "--dir is required"
@@ -98,6 +100,9 @@ checkpoint_interval = $checkpoint_interval
 [metrics]
 prometheus_enabled = true
 prometheus_address = "127.0.0.1:$(metrics_port "$i")"
+
+[client]
+resp_address = "127.0.0.1:$(resp_port "$i")"
 
 [logging]
 level = "info"
@@ -158,9 +163,10 @@ case "$action" in
     echo "cluster ready in $dir"
     echo "addresses: $(addresses)"
     for ((i = 0; i < replicas; i++)); do
-      echo "replica $i: 127.0.0.1:$(replica_port "$i") metrics http://127.0.0.1:$(metrics_port "$i")/metrics pid $(cat "$dir/replica-$i/pid")"
+      echo "replica $i: 127.0.0.1:$(replica_port "$i") metrics http://127.0.0.1:$(metrics_port "$i")/metrics redis 127.0.0.1:$(resp_port "$i") pid $(cat "$dir/replica-$i/pid")"
     done
     echo "client: $keel client --cluster $cluster --addresses $(addresses) set k v"
+    echo "redis:  redis-cli -p $(resp_port 0) set k v"
     echo "stop:   $0 stop --dir $dir"
     ;;
   stop)

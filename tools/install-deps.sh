@@ -8,7 +8,7 @@ packages=(
   clang libclang-rt-14-dev
   libboost-context-dev libabsl-dev libprotobuf-dev protobuf-compiler libfmt-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
-  libasio-dev liburing-dev libxxhash-dev curl libtomlplusplus-dev
+  libasio-dev liburing-dev libxxhash-dev curl libtomlplusplus-dev redis-tools
 )
 
 missing=()

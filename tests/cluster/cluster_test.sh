@@ -11,6 +11,9 @@
 #   replace   a backup's data file is lost; a replacement from `keel format --recover` makes the
 #             replica recover its state from its peers (VRR 4.3); every acknowledged write reads
 #             back.
+#   resp      redis-cli works against every replica's Redis port; pipelined SETs through a
+#             backup's port continue while the primary is killed; every acknowledged SET reads
+#             back.
 #   refusals  a data file of another cluster, and a config naming a replica twice, are refused
 #             with clear messages (exit 2).
 set -euo pipefail
@@ -24,7 +27,7 @@ cluster_sh="$root/tools/cluster.sh"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/keel-cluster-test-XXXXXX")"
 # Ports from the pid, away from the usual 7000 and 9090 so parallel tests do not collide, and
 # below the kernel's ephemeral range (32768 up), where a client socket in TIME_WAIT may hold one.
-base_port=$((20000 + ($$ % 60) * 200))
+base_port=$((20000 + ($$ % 40) * 300))
 
 cleanup() {
   local status=$?
@@ -200,6 +203,39 @@ replace() {
   verify_all "$dir/acked"
 }
 
+resp() {
+  start_cluster
+  local port=$((base_port + 200))
+  step "redis-cli against every replica's Redis port"
+  [ "$(redis-cli -p "$port" SET a 1)" = "OK" ] || fail "SET a 1"
+  [ "$(redis-cli -p $((port + 1)) GET a)" = "1" ] || fail "GET a on replica 1"
+  [ "$(redis-cli -p $((port + 2)) INCR n)" = "1" ] || fail "INCR n on replica 2"
+  [ "$(redis-cli -p "$port" MGET a n | tr '\n' ' ')" = "1 1 " ] || fail "MGET a n"
+  [ "$(redis-cli -p "$port" DBSIZE)" = "2" ] || fail "DBSIZE"
+  redis-cli -p "$port" INFO | grep -q '^role:' || fail "INFO has no role"
+  local old backup other
+  old="$(primary)" || fail "no primary"
+  backup=$(((old + 1) % 3))
+  other=$(((old + 2) % 3))
+  step "pipelined SETs through replica $backup's port; kill -9 the primary (replica $old) midway"
+  touch "$dir/resp-acked"
+  python3 "$root/tests/cluster/resp_check.py" write $((port + backup)) 5000 w "$dir/resp-acked" &
+  local writer=$! at_kill
+  until [ "$(wc -l <"$dir/resp-acked")" -ge 1000 ]; do
+    kill -0 "$writer" 2>/dev/null || fail "the writer ended before 1,000 acknowledgements"
+    sleep 0.05
+  done
+  cluster kill --replica "$old"
+  at_kill="$(wc -l <"$dir/resp-acked")"
+  wait "$writer" || fail "the writer failed"
+  echo "acknowledged when the primary died: $at_kill; in all: $(wc -l <"$dir/resp-acked")"
+  [ "$(wc -l <"$dir/resp-acked")" -gt "$at_kill" ] || fail "no SET acknowledged after the kill"
+  step "every acknowledged SET reads back through replica $other's port"
+  python3 "$root/tests/cluster/resp_check.py" verify $((port + other)) "$dir/resp-acked" ||
+    fail "acknowledged SETs lost"
+  [ "$(wc -l <"$dir/resp-acked")" -ge 1 ] || fail "nothing acknowledged"
+}
+
 refusals() {
   mkdir -p "$dir/r"
   "$keel" format --cluster 1 --replica 0 --replica-count 3 --wal-slots 256 \
@@ -241,6 +277,7 @@ case "$scenario" in
   failover) failover ;;
   wal-repair) wal_repair ;;
   replace) replace ;;
+  resp) resp ;;
   refusals) refusals ;;
   *) echo "unknown scenario $scenario" >&2; exit 2 ;;
 esac

@@ -48,6 +48,12 @@ runtime::ReplicaServerOptions server_options(const runtime::ReplicaFileConfig& c
   options.metrics_enabled = config.metrics.prometheus_enabled;
   options.metrics_address =
       address_of(config.metrics.prometheus_host, config.metrics.prometheus_port);
+  options.resp_enabled = config.client.resp_enabled;
+  if (options.resp_enabled) {
+    options.resp_address = address_of(config.client.resp_host, config.client.resp_port);
+  }
+  options.resp_connections_max = config.client.connections_max;
+  options.resp_bulk_size_bytes_max = config.client.bulk_size_bytes_max;
   return options;
 }
 

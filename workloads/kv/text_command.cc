@@ -130,6 +130,56 @@ bool parse_text_command(const std::vector<std::string>& words, proto::Command& c
   return true;
 }
 
+std::vector<std::string> command_words(const proto::Command& command) {
+  std::vector<std::string> words;
+  auto keys = [&words](const char* verb, const proto::Keys& list) {
+    words.push_back(verb);
+    words.insert(words.end(), list.keys().begin(), list.keys().end());
+  };
+  switch (command.command_case()) {
+    case proto::Command::kSet:
+      words = {"SET", command.set().key(), command.set().value()};
+      if (command.set().condition() == proto::IF_ABSENT) words.push_back("NX");
+      if (command.set().condition() == proto::IF_PRESENT) words.push_back("XX");
+      break;
+    case proto::Command::kGet:
+      words = {"GET", command.get()};
+      break;
+    case proto::Command::kDel:
+      keys("DEL", command.del());
+      break;
+    case proto::Command::kExists:
+      keys("EXISTS", command.exists());
+      break;
+    case proto::Command::kIncrBy:
+      words = {"INCRBY", command.incr_by().key(), std::to_string(command.incr_by().delta())};
+      break;
+    case proto::Command::kMset:
+      words.push_back("MSET");
+      for (const proto::KeyValue& pair : command.mset().pairs()) {
+        words.push_back(pair.key());
+        words.push_back(pair.value());
+      }
+      break;
+    case proto::Command::kMget:
+      keys("MGET", command.mget());
+      break;
+    case proto::Command::kAppend:
+      words = {"APPEND", command.append().key(), command.append().value()};
+      break;
+    case proto::Command::kStrlen:
+      words = {"STRLEN", command.strlen()};
+      break;
+    case proto::Command::kDbsize:
+      words = {"DBSIZE"};
+      break;
+    case proto::Command::kBatch:
+    case proto::Command::COMMAND_NOT_SET:
+      break;
+  }
+  return words;
+}
+
 std::string format_result(const proto::Result& result) {
   switch (result.result_case()) {
     case proto::Result::kOk:

@@ -15,6 +15,10 @@ namespace keel::kv {
 bool parse_text_command(const std::vector<std::string>& words, proto::Command& command,
                         std::string& error);
 
+// The words of a command (not a batch), as parse_text_command reads them back: the simulator's
+// RESP workload sends what its KV workload draws.
+std::vector<std::string> command_words(const proto::Command& command);
+
 // A result in redis-cli's style: OK, "value", (nil), (integer) 3, numbered lines for MGET,
 // (error) ... for errors.
 std::string format_result(const proto::Result& result);

@@ -39,6 +39,18 @@ TEST(TextCommand, EachVerbInAnyCase) {
   EXPECT_TRUE(parsed({"DBSIZE"}).dbsize());
 }
 
+TEST(TextCommand, WordsOfACommandParseBackToIt) {
+  const std::vector<std::vector<std::string>> examples = {
+      {"SET", "k", "v"},    {"SET", "k", "v", "NX"}, {"GET", "k"},       {"DEL", "a", "b"},
+      {"EXISTS", "a"},      {"INCRBY", "n", "-3"},   {"MSET", "a", "1"}, {"MGET", "a", "b"},
+      {"APPEND", "k", "x"}, {"STRLEN", "k"},         {"DBSIZE"}};
+  for (const auto& words : examples) {
+    const proto::Command command = parsed(words);
+    EXPECT_EQ(command_words(command), words);
+    EXPECT_EQ(parsed(command_words(command)).SerializeAsString(), command.SerializeAsString());
+  }
+}
+
 TEST(TextCommand, BadWordsAreRefusedWithTheReason) {
   EXPECT_EQ(refused({}), "no command given");
   EXPECT_EQ(refused({"set", "k"}), "wrong number of arguments for 'set' command");
