@@ -390,7 +390,8 @@ class ReplicaServer {
         static_cast<uint32_t>(std::min<uint64_t>(kv_limits_.batch_commands_max, 256));
     std::string error;
     resp_ = RespServer::create(
-        *loop_, options_.resp_address, resp, [this] { return info(); }, error);
+        *loop_, options_.resp_address, resp, [this] { return info(); },
+        [this] { return replica_->view(); }, error);
     if (resp_ == nullptr) {
       logger_.error("[client] resp_address: " + error);
       return false;

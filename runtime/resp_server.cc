@@ -49,22 +49,23 @@ struct RespServer::Connection {
 
 std::unique_ptr<RespServer> RespServer::create(Loop& loop, const sockaddr_in& address,
                                                const RespServerOptions& options, Info info,
-                                               std::string& error) {
+                                               ViewHint view_hint, std::string& error) {
   const int fd = loop.listen_tcp(address, 512);
   if (fd < 0) {
     error = "cannot listen on " + format_address(address) + ": " + std::strerror(-fd);
     return nullptr;
   }
-  auto server = std::unique_ptr<RespServer>(new RespServer(loop, options, std::move(info)));
+  auto server = std::unique_ptr<RespServer>(
+      new RespServer(loop, options, std::move(info), std::move(view_hint)));
   RespServer* raw = server.get();
   server->listener_ =
       std::make_unique<Listener>(loop, fd, [raw](int accepted) { raw->accepted(accepted); });
   return server;
 }
 
-RespServer::RespServer(Loop& loop, const RespServerOptions& options, Info info)
-    : loop_(loop), options_(options), info_(std::move(info)) {
-  KEEL_ASSERT(info_);
+RespServer::RespServer(Loop& loop, const RespServerOptions& options, Info info, ViewHint view_hint)
+    : loop_(loop), options_(options), info_(std::move(info)), view_hint_(std::move(view_hint)) {
+  KEEL_ASSERT(info_ && view_hint_);
   KEEL_ASSERT(!options_.replica_addresses.empty());
 }
 
@@ -102,6 +103,7 @@ void RespServer::accepted(int fd) {
                     nullptr,          options_.cluster_id};
   vsr::ClientOptions client_options;
   client_options.attempts_max = 60;  // 30 s: rides out view changes and restarts
+  client_options.view_hint = view_hint_();
   connection.client = std::make_unique<vsr::Client>(options_.config, client_options, env,
                                                     connection.random.next_u64());
   Connection* raw = &connection;

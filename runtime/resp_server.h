@@ -35,11 +35,14 @@ struct RespServerCounters {
 class RespServer {
  public:
   using Info = absl::AnyInvocable<std::string()>;
+  // The local replica's view: new sessions start there, so their first request finds the
+  // primary at once.
+  using ViewHint = absl::AnyInvocable<uint64_t()>;
 
   // nullptr with error set if the address cannot be listened on.
   static std::unique_ptr<RespServer> create(Loop& loop, const sockaddr_in& address,
                                             const RespServerOptions& options, Info info,
-                                            std::string& error);
+                                            ViewHint view_hint, std::string& error);
   ~RespServer();
   RespServer(const RespServer&) = delete;
   RespServer& operator=(const RespServer&) = delete;
@@ -52,7 +55,7 @@ class RespServer {
   struct Connection;
 
  private:
-  RespServer(Loop& loop, const RespServerOptions& options, Info info);
+  RespServer(Loop& loop, const RespServerOptions& options, Info info, ViewHint view_hint);
   void accepted(int fd);
   void receive(Connection& connection);
   void progress(Connection& connection);
@@ -64,6 +67,7 @@ class RespServer {
   Loop& loop_;
   const RespServerOptions options_;
   Info info_;
+  ViewHint view_hint_;
   std::unique_ptr<Listener> listener_;
   RespServerCounters counters_;
   bool stopped_ = false;

@@ -62,7 +62,7 @@ peak_rss_kib() {  # pids... -> the sum of their peak resident sets (VmHWM)
 # redis-benchmark --csv: "test","rps","avg","min","p50","p95","p99","max"; one row.
 run_redis_benchmark() {  # port test pipeline -> "rps p50 p99"
   redis-benchmark -p "$1" -t "$2" -n "$requests" -c 50 -P "$3" -r 100000 --csv 2>/dev/null |
-    awk -F'","' 'NR == 2 { gsub(/"/, ""); print $2, $5, $7 }'
+    awk -F, 'NR == 2 { gsub(/"/, ""); print $2, $5, $7 }'
 }
 
 echo "== starting keel (3 replicas), redis (appendfsync always), etcd (3 members) in $work"
@@ -103,8 +103,11 @@ result[keel_set_p32]="$(run_redis_benchmark "$keel_port" set 32)"
 result[redis_set_p32]="$(run_redis_benchmark "$redis_port" set 32)"
 echo "== etcdctl check perf --load=xl"
 etcd_text="$(ETCDCTL_API=3 etcdctl --endpoints "$etcd_endpoints" check perf --load=xl 2>&1 || true)"
-etcd_rps="$(grep -o 'Throughput is [0-9]*' <<<"$etcd_text" | awk '{ print $3 }')"
-etcd_slowest="$(grep -o 'Slowest request took [0-9.]*s' <<<"$etcd_text" | awk '{ print $4 }')"
+echo "$etcd_text" | sed 's/^/  etcdctl: /' | tail -6
+# "PASS: Throughput is 150 writes/s" or "FAIL: Throughput too low: 4654 writes/s".
+etcd_rps="$(grep -o '[0-9]* writes/s' <<<"$etcd_text" | awk '{ print $1 }' | tail -1 || true)"
+etcd_slowest="$(grep -o 'Slowest request took[^0-9]*[0-9.]*s' <<<"$etcd_text" |
+  grep -o '[0-9.]*s$' | tail -1 || true)"
 
 keel_rss=$(peak_rss_kib "${keel_pids[@]}")
 redis_rss=$(peak_rss_kib "$redis_pid")
@@ -119,7 +122,7 @@ runs = ["keel SET -c 50", "redis SET -c 50", "keel GET -c 50", "redis GET -c 50"
         "keel SET -P 32", "redis SET -P 32"]
 rows = []
 for name, text in zip(runs, sys.argv[7:13]):
-    parts = (text or "0 0 0").split()
+    parts = (text.split() + ["0", "0", "0"])[:3]  # a run that printed nothing counts as 0
     rows.append({"run": name, "ops_per_s": float(parts[0]), "p50_ms": float(parts[1]),
                  "p99_ms": float(parts[2]),
                  "peak_rss_mib": round(int(keel_rss if name.startswith("keel") else redis_rss) / 1024, 1)})

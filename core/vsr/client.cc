@@ -208,6 +208,7 @@ Client::Client(const Config& config, const ClientOptions& options, io::Env env, 
   KEEL_ASSERT(options.request_timeout_ms > 0);
   KEEL_ASSERT(options.attempts_max >= 1);
   Impl* impl = impl_.get();
+  impl->view = options.view_hint;
   impl->env.bus.set_receiver([impl](io::NodeId from, uint16_t kind, std::span<const uint8_t> body) {
     impl->receive(from, kind, body);
   });

@@ -29,6 +29,9 @@ struct ClientOutcome {
 struct ClientOptions {
   uint64_t request_timeout_ms = 500;  // before resending to every replica
   uint32_t attempts_max = 8;          // then the outcome is timed_out
+  // The view to start from: a client living beside a replica (the RESP front door) knows it, and
+  // its first request then goes straight to the primary instead of waiting out a timeout.
+  uint64_t view_hint = 0;
 };
 
 class Client {
