@@ -66,7 +66,7 @@ run_redis_benchmark() {  # port test pipeline -> "rps p50 p99"
 }
 
 echo "== starting keel (3 replicas), redis (appendfsync always), etcd (3 members) in $work"
-"$root/tools/cluster.sh" start --dir "$work/keel" --base-port "$base" --keel "$keel" >/dev/null
+"$root/tools/cluster.sh" start --dir "$work/keel" --base-port "$base" --keel "$keel" --sizes default >/dev/null
 keel_pids=($(cat "$work"/keel/replica-*/pid))
 keel_port=$((base + 200))
 

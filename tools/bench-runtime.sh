@@ -30,7 +30,7 @@ trap 'for b in uring epoll; do "$root/tools/cluster.sh" stop --dir "$dir/$b" >/d
 echo "keel runtime benchmark: 3 replicas on loopback, durable (fdatasync), $sessions sessions,"
 echo "writes of $value_size_bytes-byte values for $duration_s s; data files in $dir ($(df -T "$dir" | awk 'NR == 2 { print $2 }'))"
 for backend in uring epoll; do
-  "$root/tools/cluster.sh" start --dir "$dir/$backend" --io "$backend" --keel "$keel" \
+  "$root/tools/cluster.sh" start --dir "$dir/$backend" --io "$backend" --keel "$keel" --sizes default \
     --base-port $((20000 + RANDOM % 40 * 300)) >/dev/null
   addresses="$("$root/tools/cluster.sh" addresses --dir "$dir/$backend")"
   "$keel" load --cluster 1 --addresses "$addresses" --io "$backend" --sessions "$sessions" \

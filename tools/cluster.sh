@@ -4,7 +4,7 @@
 # replica is ready, and prints the addresses.
 #
 #   tools/cluster.sh start  [--dir DIR] [--replicas N] [--base-port P] [--io uring|epoll|auto]
-#                           [--cluster ID] [--keel PATH]
+#                           [--cluster ID] [--keel PATH] [--sizes small|default]
 #   tools/cluster.sh stop   --dir DIR            SIGTERM every replica and wait for it
 #   tools/cluster.sh kill   --dir DIR --replica I   kill -9 one replica
 #   tools/cluster.sh term   --dir DIR --replica I   stop one replica cleanly (SIGTERM)
@@ -31,6 +31,7 @@ cluster=1
 replica=""
 keel="${KEEL:-$root/build/release/keel}"
 metric_name=""
+sizes=small
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
@@ -40,6 +41,7 @@ while [ $# -gt 0 ]; do
     --cluster) cluster="$2"; shift 2 ;;
     --replica) replica="$2"; shift 2 ;;
     --keel) keel="$2"; shift 2 ;;
+    --sizes) sizes="$2"; shift 2 ;;
     -*) echo "cluster.sh: unknown flag $1" >&2; exit 2 ;;
     *) metric_name="$1"; shift ;;
   esac
@@ -53,11 +55,16 @@ alive() {  # pid
   [ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
 }
 
-# Small sizes: a data file of about 40 MiB that still wraps its WAL and checkpoints often.
-wal_slots=256
-message_size_bytes_max=65536
-snapshot_size_bytes_max=8388608
-checkpoint_interval=100
+# small (for tests): a data file of about 40 MiB that wraps its WAL and checkpoints every 100 ops.
+# default: keel's defaults, a 4.3 GiB file (fallocated) checkpointing every 10,000 ops; what a
+# benchmark should measure.
+case "$sizes" in
+  small) wal_slots=256 message_size_bytes_max=65536 snapshot_size_bytes_max=8388608
+    checkpoint_interval=100 ;;
+  default) wal_slots=16384 message_size_bytes_max=262144 snapshot_size_bytes_max=67108864
+    checkpoint_interval=10000 ;;
+  *) echo "cluster.sh: --sizes is small or default" >&2; exit 2 ;;
+esac
 
 http_get() {  # port path -> body; fails if nothing answers
   curl -s --max-time 2 "http://127.0.0.1:$1$2"
