@@ -420,7 +420,11 @@ class ReplicaServer {
     if (path == "/metrics") {
       return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics()};
     }
-    if (path == "/health/live") return HttpResponse{200, "text/plain; charset=utf-8", "live\n"};
+    if (path == "/health/live") {
+      // Says whose it is: a script can tell its replica from another that took the port.
+      return HttpResponse{200, "text/plain; charset=utf-8",
+                          fmt::format("live: replica {} pid {}\n", options_.replica, getpid())};
+    }
     if (path == "/health/ready") {
       const vsr::Status status = replica_->status();
       if (status == vsr::Status::normal) {

@@ -128,10 +128,17 @@ start_replica() {  # replica
   echo $! >"$dir/replica-$i/pid"
 }
 
-wait_ready() {  # replica...: until /health/ready answers 200 on each, or 60 s
+ready() {  # replica: its own process answers, and it is ready
+  local pid
+  pid="$(cat "$dir/replica-$1/pid")"
+  http_get "$(metrics_port "$1")" /health/live 2>/dev/null | grep -q " pid $pid\$" &&
+    http_get "$(metrics_port "$1")" /health/ready 2>/dev/null | grep -q '^ready'
+}
+
+wait_ready() {  # replica...: until each one's own process is ready, or 60 s
   local deadline=$((SECONDS + 60))
   for i in "$@"; do
-    until http_get "$(metrics_port "$i")" /health/ready 2>/dev/null | grep -q '^ready'; do
+    until ready "$i"; do
       if ! alive "$(cat "$dir/replica-$i/pid")"; then
         tail -n 5 "$dir/replica-$i/stdout.log" "$dir/replica-$i/keel.log" >&2 || true
         die "replica $i exited"

@@ -32,9 +32,12 @@ struct Config {
   uint32_t scrub_interval_ticks = 10;
 
   // Sizes. A tick is heartbeat_interval_ms / 4 (timeouts are counted in ticks).
-  uint64_t wal_slots = 16384;                      // must exceed checkpoint_interval + pipeline_max
-  uint64_t message_size_bytes_max = 256 * 1024;    // a prepare, including its body
-  uint32_t pipeline_max = 8;                       // prepares in flight at once
+  uint64_t wal_slots = 16384;                    // must exceed checkpoint_interval + pipeline_max
+  uint64_t message_size_bytes_max = 256 * 1024;  // a prepare, including its body
+  // Prepares in flight at once. 1 by default: the journal writes one entry at a time, so a deeper
+  // pipeline only splits the waiting requests into smaller batches (docs/benchmarks.md: 4,956
+  // SET/s at 8, 11,053 at 1). Worth raising once WAL writes are group-committed.
+  uint32_t pipeline_max = 1;
   uint32_t batch_requests_max = 64;                // client requests in one prepare
   uint32_t request_queue_max = 1024;               // requests waiting for the pipeline
   uint32_t clients_max = 64;                       // client table sessions

@@ -50,8 +50,21 @@ cluster() { "$cluster_sh" "$@" --dir "$dir/c"; }
 metric() { cluster metric --replica "$1" "$2"; }
 addresses() { cluster addresses; }
 
+# Another test running at once may hold a port of the block: then another block is tried.
 start_cluster() {
-  "$cluster_sh" start --dir "$dir/c" --base-port "$base_port" --io "$backend" --keel "$keel"
+  for attempt in 1 2 3 4 5; do
+    if "$cluster_sh" start --dir "$dir/c" --base-port "$base_port" --io "$backend" \
+      --keel "$keel" 2>"$dir/start.err"; then
+      return 0
+    fi
+    grep -q "Address already in use" "$dir"/c/replica-*/keel.log 2>/dev/null ||
+      { cat "$dir/start.err" >&2; fail "the cluster did not start"; }
+    echo "ports from $base_port are taken; trying another block (attempt $attempt)"
+    "$cluster_sh" stop --dir "$dir/c" >/dev/null 2>&1 || true
+    rm -rf "$dir/c"
+    base_port=$((20000 + (RANDOM % 40) * 300))
+  done
+  fail "no free block of ports after 5 attempts"
 }
 
 load() {  # extra flags...; prints the summary line
@@ -152,12 +165,19 @@ wal_repair() {
   write_and_check 500 before "$dir/acked"
   local backup=0
   [ "$(primary)" = "0" ] && backup=1
+  # The damaged op must lie above the newest checkpoint (every 100 ops here), or the replica
+  # rightly never needs it again: make the newest committed op one that does.
   local commit
   commit="$(metric "$backup" vsr_commit_number)"
+  while [ $((commit % 100)) -lt 2 ]; do
+    "$keel" client --cluster 1 --addresses "$(addresses)" --io "$backend" set extra "$commit" >/dev/null
+    sleep 0.3
+    commit="$(metric "$backup" vsr_commit_number)"
+  done
   cluster term --replica "$backup"
   local file="$dir/c/replica-$backup/keel.data"
   "$keel" verify-log "$file" || fail "verify-log found damage before any was done"
-  local op=$((commit - 3))
+  local op=$((commit - 1))
   local offset
   offset="$(prepare_offset "$file" "$op")"
   step "garbage over op $op's prepare at byte $offset"
