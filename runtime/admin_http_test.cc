@@ -25,7 +25,7 @@ TEST(HttpRequestPath, CompleteGetRequestsOnly) {
   EXPECT_EQ(http_request_path("\r\n\r\n"), "!");
 }
 
-class AdminHttpTest : public ::testing::TestWithParam<Backend> {};
+class AdminHttpTest : public testing::LoopTest {};
 
 // A blocking client on another thread: the server's loop runs on this one.
 std::string fetch(uint16_t port, const std::string& request) {
@@ -47,9 +47,7 @@ std::string fetch(uint16_t port, const std::string& request) {
 
 TEST_P(AdminHttpTest, ServesPathsAndRefusesBadRequests) {
   std::string error;
-  std::unique_ptr<Loop> loop = Loop::create(GetParam(), error);
-  if (loop == nullptr && GetParam() == Backend::uring) GTEST_SKIP() << error;
-  ASSERT_NE(loop, nullptr) << error;
+  Loop* loop = loop_.get();
   const sockaddr_in address = testing::free_loopback_addresses(1)[0];
   const uint16_t port = ntohs(address.sin_port);
   auto server = AdminHttp::create(

@@ -199,10 +199,10 @@ TEST(ReplicaConfig, ClientSectionEnablesTheRedisPort) {
   EXPECT_TRUE(config.client.resp_enabled);
   EXPECT_EQ(config.client.resp_port, 6379);
   EXPECT_EQ(config.client.connections_max, 10u);
-  EXPECT_TRUE(fails_at(minimal_and("[client]\nresp_address = \"nowhere\"\n"), "keel.toml:12:",
-                       "[client] resp_address"));
-  EXPECT_TRUE(fails_at(minimal_and("[client]\nconnections_max = 0\n"), "keel.toml:12:",
-                       "[client] connections_max"));
+  EXPECT_TRUE(fails_at(minimal_and("[client]\nresp_address = \"nowhere\"\n"),
+                       "keel.toml:12:", "[client] resp_address"));
+  EXPECT_TRUE(fails_at(minimal_and("[client]\nconnections_max = 0\n"),
+                       "keel.toml:12:", "[client] connections_max"));
 }
 
 TEST(ReplicaConfig, ReplicasListedOutOfOrderAreSortedById) {

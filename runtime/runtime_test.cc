@@ -17,6 +17,7 @@
 #include "runtime/clock.h"
 #include "runtime/file_storage.h"
 #include "runtime/loop.h"
+#include "runtime/testing.h"
 
 namespace keel::runtime {
 namespace {
@@ -44,18 +45,8 @@ class TempFolder {
   std::string path_;
 };
 
-class RuntimeTest : public ::testing::TestWithParam<Backend> {
+class RuntimeTest : public testing::LoopTest {
  protected:
-  void SetUp() override {
-    std::string error;
-    loop_ = Loop::create(GetParam(), error);
-    if (loop_ == nullptr && GetParam() == Backend::uring) {
-      GTEST_SKIP() << "io_uring unavailable here (" << error << "); the runtime uses epoll";
-    }
-    ASSERT_NE(loop_, nullptr) << error;
-    ASSERT_EQ(loop_->backend(), GetParam());
-  }
-
   std::unique_ptr<FileStorage> create_and_open(const std::string& path, uint64_t size_bytes) {
     EXPECT_EQ(FileStorage::create(path, size_bytes), "");
     std::string error;
@@ -80,7 +71,6 @@ class RuntimeTest : public ::testing::TestWithParam<Backend> {
   }
 
   TempFolder folder_;
-  std::unique_ptr<Loop> loop_;
 };
 
 std::vector<uint8_t> pattern(uint64_t size_bytes, uint8_t seed) {

@@ -28,15 +28,11 @@ struct Received {
   std::string body;
 };
 
-class TcpBusTest : public ::testing::TestWithParam<Backend> {
+class TcpBusTest : public testing::LoopTest {
  protected:
   void SetUp() override {
-    std::string error;
-    loop_ = Loop::create(GetParam(), error);
-    if (loop_ == nullptr && GetParam() == Backend::uring) {
-      GTEST_SKIP() << "io_uring unavailable here (" << error << "); the runtime uses epoll";
-    }
-    ASSERT_NE(loop_, nullptr) << error;
+    LoopTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     addresses_ = testing::free_loopback_addresses(3);
   }
 
@@ -107,7 +103,6 @@ class TcpBusTest : public ::testing::TestWithParam<Backend> {
     return fd;
   }
 
-  std::unique_ptr<Loop> loop_;
   std::vector<sockaddr_in> addresses_;
   std::vector<std::unique_ptr<TcpBus>> buses_;
   std::deque<std::vector<Received>> inboxes_;

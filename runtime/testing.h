@@ -6,7 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
+#include <string>
 #include <vector>
+
+#include "runtime/loop.h"
 
 namespace keel::runtime::testing {
 
@@ -29,5 +33,23 @@ inline std::vector<sockaddr_in> free_loopback_addresses(size_t count) {
   for (const int fd : fds) close(fd);
   return addresses;
 }
+
+// A test run on each loop backend. A backend this kernel cannot start fails the test, except
+// io_uring where the kernel refuses it: the runtime falls back to epoll there, and the test is
+// skipped with the reason.
+class LoopTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    std::string error;
+    loop_ = Loop::create(GetParam(), error);
+    if (loop_ == nullptr && GetParam() == Backend::uring) {
+      GTEST_SKIP() << "io_uring unavailable here (" << error << "); the runtime uses epoll";
+    }
+    ASSERT_NE(loop_, nullptr) << error;
+    ASSERT_EQ(loop_->backend(), GetParam());
+  }
+
+  std::unique_ptr<Loop> loop_;
+};
 
 }  // namespace keel::runtime::testing
