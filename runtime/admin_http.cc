@@ -8,6 +8,7 @@
 
 #include "io/assert.h"
 #include "io/types.h"
+#include "runtime/send_buffer.h"
 #include "runtime/tcp_bus.h"
 
 namespace keel::runtime {
@@ -19,8 +20,7 @@ struct AdminHttp::Connection {
   uint32_t operations_pending = 0;
   io::TimerId timeout = io::timer_id_none;
   std::vector<uint8_t> request;  // bytes received so far
-  std::string response;
-  size_t response_offset = 0;
+  SendBuffer response;
 };
 
 std::string http_request_path(std::string_view head) {
@@ -124,29 +124,26 @@ void AdminHttp::respond(Connection& connection, const HttpResponse& response) {
                        : response.status == 404 ? "Not Found"
                        : response.status == 503 ? "Service Unavailable"
                                                 : "Bad Request";
-  connection.response = fmt::format(
+  connection.response.append(fmt::format(
       "HTTP/1.0 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-      response.status, reason, response.content_type, response.body.size(), response.body);
-  connection.response_offset = 0;
+      response.status, reason, response.content_type, response.body.size(), response.body));
   send_rest(connection);
 }
 
 void AdminHttp::send_rest(Connection& connection) {
-  if (connection.response_offset == connection.response.size()) {
+  const std::span<const uint8_t> rest = connection.response.next();
+  if (rest.empty()) {
     close(connection);
     return;
   }
   connection.operations_pending++;
-  const std::span<const uint8_t> rest(
-      reinterpret_cast<const uint8_t*>(connection.response.data()) + connection.response_offset,
-      connection.response.size() - connection.response_offset);
   loop_.send(connection.fd, rest, [this, &connection](int64_t result) {
     if (operation_done(connection)) return;
     if (result <= 0) {
       close(connection);
       return;
     }
-    connection.response_offset += static_cast<size_t>(result);
+    connection.response.sent(static_cast<uint64_t>(result));
     send_rest(connection);
   });
 }

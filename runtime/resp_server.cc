@@ -10,6 +10,7 @@
 #include "core/vsr/client.h"
 #include "io/assert.h"
 #include "runtime/clock.h"
+#include "runtime/send_buffer.h"
 #include "runtime/tcp_bus.h"
 
 namespace keel::runtime {
@@ -34,9 +35,7 @@ struct RespServer::Connection {
   bool sending = false;
   uint32_t operations_pending = 0;
   std::vector<uint8_t> inbound;
-  std::string outbound;  // being sent, from outbound_offset on
-  size_t outbound_offset = 0;
-  std::string queued;  // replies behind it
+  SendBuffer outbound;  // replies
   // The session's way to the cluster: a client bus of its own (replies come back on it) and
   // one VSR client session.
   io::Random random{0};
@@ -142,28 +141,21 @@ void RespServer::receive(Connection& connection) {
 // After input or a reply: send what is ready, read more if the session wants it.
 void RespServer::progress(Connection& connection) {
   if (connection.closing) return;
-  connection.queued += connection.session->take_output();
+  connection.outbound.append(connection.session->take_output());
   flush(connection);
   receive(connection);
 }
 
 void RespServer::flush(Connection& connection) {
   if (connection.closing || connection.sending) return;
-  if (connection.outbound_offset == connection.outbound.size()) {
-    connection.outbound.clear();
-    connection.outbound.swap(connection.queued);
-    connection.outbound_offset = 0;
-  }
-  if (connection.outbound.empty()) {
+  const std::span<const uint8_t> rest = connection.outbound.next();
+  if (rest.empty()) {
     // QUIT or a protocol error: the last reply is out.
     if (connection.session->closing()) close(connection);
     return;
   }
   connection.sending = true;
   connection.operations_pending++;
-  const std::span<const uint8_t> rest(
-      reinterpret_cast<const uint8_t*>(connection.outbound.data()) + connection.outbound_offset,
-      connection.outbound.size() - connection.outbound_offset);
   loop_.send(connection.fd, rest, [this, &connection](int64_t result) {
     connection.sending = false;
     if (operation_done(connection)) return;
@@ -171,7 +163,7 @@ void RespServer::flush(Connection& connection) {
       close(connection);
       return;
     }
-    connection.outbound_offset += static_cast<size_t>(result);
+    connection.outbound.sent(static_cast<uint64_t>(result));
     flush(connection);
   });
 }

@@ -43,10 +43,7 @@ struct TcpBus::Connection {
   std::vector<uint8_t> inbound;
   size_t inbound_start = 0;
   size_t inbound_end = 0;
-  // Frames being sent (from outbound_offset on), and frames queued behind them.
-  std::vector<uint8_t> outbound;
-  size_t outbound_offset = 0;
-  std::vector<uint8_t> queued;
+  SendBuffer outbound;  // frames
 };
 
 bool parse_ipv4_address(const std::string& text, sockaddr_in& address) {
@@ -143,27 +140,22 @@ void TcpBus::send(io::NodeId to, uint16_t kind, std::span<const uint8_t> body) {
   }
   const uint64_t frame_size_bytes = io::frame_header_size_bytes + body.size();
   if (connection == nullptr || connection->closing ||
-      connection->queued.size() + frame_size_bytes > options_.send_queue_size_bytes_max) {
+      connection->outbound.queued().size() + frame_size_bytes >
+          options_.send_queue_size_bytes_max) {
     counters_.messages_dropped++;
     return;
   }
-  io::encode_frame(options_.cluster_id, kind, body, connection->queued);
+  io::encode_frame(options_.cluster_id, kind, body, connection->outbound.queued());
   counters_.messages_sent++;
   flush(*connection);
 }
 
 void TcpBus::flush(Connection& connection) {
   if (!connection.open || connection.closing || connection.sending) return;
-  if (connection.outbound_offset == connection.outbound.size()) {
-    if (connection.queued.empty()) return;
-    connection.outbound.clear();
-    connection.outbound.swap(connection.queued);
-    connection.outbound_offset = 0;
-  }
+  const std::span<const uint8_t> rest = connection.outbound.next();
+  if (rest.empty()) return;
   connection.sending = true;
   connection.operations_pending++;
-  const std::span<const uint8_t> rest(connection.outbound.data() + connection.outbound_offset,
-                                      connection.outbound.size() - connection.outbound_offset);
   loop_.send(connection.fd, rest, [this, &connection](int64_t result) {
     connection.sending = false;
     if (operation_done(connection)) return;
@@ -171,8 +163,7 @@ void TcpBus::flush(Connection& connection) {
       close(connection);
       return;
     }
-    connection.outbound_offset += static_cast<size_t>(result);
-    KEEL_ASSERT(connection.outbound_offset <= connection.outbound.size());
+    connection.outbound.sent(static_cast<uint64_t>(result));
     flush(connection);
   });
 }
@@ -263,7 +254,7 @@ void TcpBus::dial(io::NodeId replica) {
   // The hello goes first; messages sent while connecting queue behind it.
   uint8_t hello[hello_body_size_bytes];
   io::store_u32(hello, options_.self);
-  io::encode_frame(options_.cluster_id, hello_kind, hello, connection.queued);
+  io::encode_frame(options_.cluster_id, hello_kind, hello, connection.outbound.queued());
   connection.operations_pending++;
   connection.connect_timer = loop_.start_timer(connect_timeout_ms * io::ns_per_ms, [&connection] {
     connection.connect_timer = io::timer_id_none;

@@ -25,6 +25,7 @@
 #include "io/random.h"
 #include "runtime/listener.h"
 #include "runtime/loop.h"
+#include "runtime/send_buffer.h"
 
 namespace keel::runtime {
 
