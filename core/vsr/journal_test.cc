@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/vsr/config.h"
+#include "fuzz/memory_storage.h"
 
 namespace keel::vsr {
 namespace {
@@ -60,17 +61,6 @@ class FlakySyncStorage final : public io::BlockStorage {
   std::deque<std::pair<io::IoCallback, io::IoStatus>> pending_;
 };
 
-Config small_config() {
-  Config config;
-  config.replica_count = 3;
-  config.wal_slots = 8;
-  config.checkpoint_interval = 4;
-  config.pipeline_max = 2;
-  config.message_size_bytes_max = 8 * 1024;
-  config.snapshot_size_bytes_max = 8 * 1024;
-  return config;
-}
-
 proto::Header header_for(const std::string& body) {
   proto::Header header = root_header(cluster);
   header.set_op(1);
@@ -82,7 +72,7 @@ proto::Header header_for(const std::string& body) {
 }
 
 std::optional<bool> write_entry(uint32_t syncs_failing, uint32_t* syncs = nullptr) {
-  const Config config = small_config();
+  const Config config = fuzz::small_wal_config();
   FlakySyncStorage storage(Layout(config).total_size_bytes, syncs_failing);
   Journal journal(config, storage, cluster);
   const std::string body = "a prepare's body";
