@@ -19,6 +19,7 @@
 #include "runtime/admin_http.h"
 #include "runtime/clock.h"
 #include "runtime/file_storage.h"
+#include "runtime/local_route.h"
 #include "runtime/resp_server.h"
 #include "runtime/tcp_bus.h"
 #include "workloads/kv/replicated.h"
@@ -87,7 +88,7 @@ class TimedBus final : public io::MessageBus {
   static constexpr size_t clients_timed_max = 4096;
   static constexpr uint64_t request_age_ns_max = 10 * io::ns_per_s;
 
-  TimedBus(TcpBus& inner, uint32_t replica_count, LatencyHistogram& latency)
+  TimedBus(io::MessageBus& inner, uint32_t replica_count, LatencyHistogram& latency)
       : inner_(inner), replica_count_(replica_count), latency_(latency) {}
 
   io::NodeId self() const override { return inner_.self(); }
@@ -124,7 +125,7 @@ class TimedBus final : public io::MessageBus {
     if (started_ns_.size() < clients_timed_max) started_ns_.emplace(client, now);
   }
 
-  TcpBus& inner_;
+  io::MessageBus& inner_;
   uint64_t replies_sent_ = 0;
   const uint32_t replica_count_;
   LatencyHistogram& latency_;
@@ -247,13 +248,15 @@ class ReplicaServer {
     bus_options.cluster_id = options_.cluster_id;
     bus_options.self = options_.replica;
     bus_options.replica_addresses = options_.replica_addresses;
+    bus_options.client_node_end = LocalRoute::client_node_first;
     std::string error;
     bus_ = TcpBus::create(*loop_, bus_options, seed(), error);
     if (bus_ == nullptr) {
       logger_.error(error);
       return false;
     }
-    timed_bus_ = std::make_unique<TimedBus>(*bus_, replica_count(), latency_);
+    local_route_ = std::make_unique<LocalRoute>(*loop_, *bus_, options_.replica);
+    timed_bus_ = std::make_unique<TimedBus>(local_route_->replica_bus(), replica_count(), latency_);
     if (options_.metrics_enabled && !start_admin()) return false;
     if (options_.resp_enabled && !start_resp()) return false;
     clock_ = std::make_unique<SystemClock>();
@@ -381,6 +384,8 @@ class ReplicaServer {
     resp.replica_addresses = options_.replica_addresses;
     resp.config = options_.config;
     resp.connections_max = options_.resp_connections_max;
+    resp.local_route = local_route_.get();
+    resp.local_replica = options_.replica;
     resp.session.limits.bulk_size_bytes_max = options_.resp_bulk_size_bytes_max;
     // A batch and its reply each fit half a message.
     resp.session.batch_size_bytes_max = options_.config.message_size_bytes_max / 2;
@@ -451,6 +456,7 @@ class ReplicaServer {
   std::unique_ptr<Loop> loop_;
   std::unique_ptr<FileStorage> storage_;
   std::unique_ptr<TcpBus> bus_;
+  std::unique_ptr<LocalRoute> local_route_;  // before resp_: its sessions hold the route
   std::unique_ptr<TimedBus> timed_bus_;
   std::unique_ptr<AdminHttp> admin_;
   std::unique_ptr<RespServer> resp_;
@@ -529,6 +535,13 @@ std::string ReplicaServer::metrics() const {
          "Messages dropped: peer not connected or send queue full.", labels, bus.messages_dropped);
   metric(out, "vsr_peers_connected", "gauge", "Replicas this one has a connection to.", labels,
          bus_->peers_connected());
+  const LocalRouteCounters& route = local_route_->counters();
+  metric(out, "vsr_local_route_messages_total", "counter",
+         "Messages between this replica and its own Redis sessions, passed in-process.", labels,
+         route.messages_delivered);
+  metric(out, "vsr_local_route_dropped_total", "counter",
+         "In-process messages dropped: queue full, or the session had closed.", labels,
+         route.messages_dropped);
   metric(out, "vsr_io_backend", "gauge", "The I/O backend in use.",
          fmt::format("{},backend=\"{}\"", labels, backend_name(loop_->backend())), 1);
   metric(out, "vsr_data_file_direct", "gauge", "1 if the data file uses O_DIRECT.", labels,

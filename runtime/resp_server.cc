@@ -36,12 +36,13 @@ struct RespServer::Connection {
   uint32_t operations_pending = 0;
   std::vector<uint8_t> inbound;
   SendBuffer outbound;  // replies
-  // The session's way to the cluster: a client bus of its own (replies come back on it) and
-  // one VSR client session.
+  // The session's way to the cluster: a client bus of its own (replies come back on it), the
+  // local route in front of it (when there is one), and one VSR client session.
   io::Random random{0};
   SystemClock clock;
   std::unique_ptr<LoopTimers> timers;
   std::unique_ptr<TcpBus> bus;
+  std::unique_ptr<io::MessageBus> local_bus;  // goes before bus: it holds a reference to it
   std::unique_ptr<vsr::Client> client;
   std::unique_ptr<resp::RespSession> session;
 };
@@ -66,6 +67,8 @@ RespServer::RespServer(Loop& loop, const RespServerOptions& options, Info info, 
     : loop_(loop), options_(options), info_(std::move(info)), view_hint_(std::move(view_hint)) {
   KEEL_ASSERT(info_ && view_hint_);
   KEEL_ASSERT(!options_.replica_addresses.empty());
+  KEEL_ASSERT((options_.local_route == nullptr) ||
+              (options_.local_replica < options_.replica_addresses.size()));
 }
 
 RespServer::~RespServer() {
@@ -95,10 +98,16 @@ void RespServer::accepted(int fd) {
   bus_options.cluster_id = options_.cluster_id;
   bus_options.self = static_cast<io::NodeId>(options_.replica_addresses.size());
   bus_options.replica_addresses = options_.replica_addresses;
+  if (options_.local_route != nullptr) bus_options.replica_not_dialed = options_.local_replica;
   std::string error;
   connection.bus = TcpBus::create(loop_, bus_options, connection.random.next_u64(), error);
   KEEL_ASSERT(connection.bus != nullptr);  // a client bus listens on nothing: it cannot fail
-  const io::Env env{connection.clock, *connection.timers, *connection.bus, connection.random,
+  io::MessageBus* bus = connection.bus.get();
+  if (options_.local_route != nullptr) {
+    connection.local_bus = options_.local_route->session_bus(*connection.bus);
+    bus = connection.local_bus.get();
+  }
+  const io::Env env{connection.clock, *connection.timers, *bus, connection.random,
                     nullptr,          options_.cluster_id};
   vsr::ClientOptions client_options;
   client_options.attempts_max = 60;  // 30 s: rides out view changes and restarts

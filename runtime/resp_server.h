@@ -13,6 +13,7 @@
 #include "absl/functional/any_invocable.h"
 #include "core/vsr/config.h"
 #include "runtime/listener.h"
+#include "runtime/local_route.h"
 #include "runtime/loop.h"
 #include "workloads/resp/resp_session.h"
 
@@ -24,6 +25,10 @@ struct RespServerOptions {
   vsr::Config config;  // the cluster's, for the client sessions
   resp::RespSessionOptions session;
   uint32_t connections_max = 1024;
+  // The local replica's route (runtime/local_route.h), or nullptr: sessions then reach every
+  // replica, their own included, over TCP. Must outlive the server.
+  LocalRoute* local_route = nullptr;
+  io::NodeId local_replica = io::node_id_none;
 };
 
 struct RespServerCounters {

@@ -73,6 +73,7 @@ std::unique_ptr<TcpBus> TcpBus::create(Loop& loop, const TcpBusOptions& options,
                                        std::string& error) {
   KEEL_ASSERT(!options.replica_addresses.empty());
   KEEL_ASSERT(options.reconnect_delay_ms_min > 0);
+  KEEL_ASSERT(options.client_node_end > options.replica_addresses.size());
   KEEL_ASSERT(options.reconnect_delay_ms_min <= options.reconnect_delay_ms_max);
   auto bus = std::unique_ptr<TcpBus>(new TcpBus(loop, options, seed));
   if (bus->is_replica()) {
@@ -87,7 +88,7 @@ std::unique_ptr<TcpBus> TcpBus::create(Loop& loop, const TcpBusOptions& options,
         std::make_unique<Listener>(loop, fd, [raw](int accepted) { raw->accepted(accepted); });
   }
   for (io::NodeId replica = 0; replica < bus->replica_count(); replica++) {
-    if (replica != options.self) bus->dial(replica);
+    if (replica != options.self && replica != options.replica_not_dialed) bus->dial(replica);
   }
   return bus;
 }
@@ -382,7 +383,7 @@ bool TcpBus::hello(Connection& connection, std::span<const uint8_t> body) {
     return true;
   }
   // Clients get node ids of their own, never reused, so a reply cannot reach a stranger.
-  if (!is_replica() || client_node_next_ == io::node_id_none) return false;
+  if (!is_replica() || client_node_next_ == options_.client_node_end) return false;
   connection.peer = client_node_next_++;
   clients_.emplace(connection.peer, &connection);
   return true;

@@ -37,6 +37,10 @@ struct TcpBusOptions {
   uint64_t reconnect_delay_ms_max = 1000;
   uint64_t send_queue_size_bytes_max = 64ull << 20;  // per connection
   uint32_t accepted_connections_max = 1024;
+  // Node ids handed to accepted clients stay below this (ids above are another route's).
+  io::NodeId client_node_end = io::node_id_none;
+  // A replica this bus never dials: one reached another way (runtime/local_route.h).
+  io::NodeId replica_not_dialed = io::node_id_none;
 };
 
 struct TcpBusCounters {

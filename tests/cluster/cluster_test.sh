@@ -237,6 +237,8 @@ resp() {
   old="$(primary)" || fail "no primary"
   backup=$(((old + 1) % 3))
   other=$(((old + 2) % 3))
+  # redis-cli on the primary's own port reached it in-process (runtime/local_route.h).
+  [ "$(metric "$old" vsr_local_route_messages_total)" -gt 0 ] || fail "no local route on the primary"
   step "pipelined SETs through replica $backup's port; kill -9 the primary (replica $old) midway"
   touch "$dir/resp-acked"
   python3 "$root/tests/cluster/resp_check.py" write $((port + backup)) 5000 w "$dir/resp-acked" &
@@ -250,6 +252,7 @@ resp() {
   wait "$writer" || fail "the writer failed"
   echo "acknowledged when the primary died: $at_kill; in all: $(wc -l <"$dir/resp-acked")"
   [ "$(wc -l <"$dir/resp-acked")" -gt "$at_kill" ] || fail "no SET acknowledged after the kill"
+  echo "messages on the new primary's local route: $(metric "$(primary)" vsr_local_route_messages_total)"
   step "every acknowledged SET reads back through replica $other's port"
   python3 "$root/tests/cluster/resp_check.py" verify $((port + other)) "$dir/resp-acked" ||
     fail "acknowledged SETs lost"
