@@ -68,7 +68,20 @@ run_redis_benchmark() {  # port test pipeline -> "rps p50 p99"
 echo "== starting keel (3 replicas), redis (appendfsync always), etcd (3 members) in $work"
 "$root/tools/cluster.sh" start --dir "$work/keel" --base-port "$base" --keel "$keel" --sizes default >/dev/null
 keel_pids=($(cat "$work"/keel/replica-*/pid))
-keel_port=$((base + 200))
+# Clients talk to the primary, as Redis clients talk to the master: its sessions reach their
+# replica in-process (docs/runtime.md, "The local route"). Any other port works, one hop longer.
+keel_primary=""
+for _ in $(seq 100); do
+  for i in 0 1 2; do
+    if [ "$("$root/tools/cluster.sh" metric --dir "$work/keel" --replica "$i" vsr_is_primary \
+      2>/dev/null)" = "1" ]; then keel_primary=$i; fi
+  done
+  [ -n "$keel_primary" ] && break
+  sleep 0.1
+done
+[ -n "$keel_primary" ] || { echo "bench-resp.sh: keel elected no primary" >&2; exit 1; }
+keel_port=$((base + 200 + keel_primary))
+echo "keel's primary is replica $keel_primary: redis-benchmark uses its port $keel_port"
 
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --appendonly yes \
   --appendfsync always --save "" --daemonize no >"$work/redis.log" 2>&1 &

@@ -3,10 +3,12 @@
 #define XXH_STATIC_LINKING_ONLY  // for a stack-allocated XXH3_state_t
 #include <xxhash.h>
 
+#include <algorithm>
 #include <charconv>
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "io/assert.h"
 
@@ -399,9 +401,16 @@ std::string StateMachine::snapshot() const {
   const auto field_size_bytes = [](uint64_t size) {
     return size == 0 ? 0 : 1 + varint_size_bytes(size) + size;
   };
+  std::vector<const std::pair<const std::string, std::string>*> sorted;
+  sorted.reserve(entries_.size());
+  for (const auto& entry : entries_) sorted.push_back(&entry);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
   std::string bytes;
   bytes.reserve(size_bytes_ + entries_.size() * 16);
-  for (const auto& [key, value] : entries_) {
+  for (const auto* entry : sorted) {
+    const std::string& key = entry->first;
+    const std::string& value = entry->second;
     bytes.push_back(static_cast<char>(pairs_tag));
     append_varint(bytes, field_size_bytes(key.size()) + field_size_bytes(value.size()));
     for (const auto& [tag, field] : {std::pair{key_tag, &key}, std::pair{value_tag, &value}}) {
