@@ -60,6 +60,8 @@ std::string_view fault_kind_name(FaultKind kind) {
       return "process_resume";
     case FaultKind::process_wipe:
       return "process_wipe";
+    case FaultKind::process_crash_at_moment:
+      return "process_crash_at_moment";
     case FaultKind::count:
       break;
   }

@@ -42,6 +42,7 @@ enum class FaultKind : uint8_t {
   process_pause,
   process_resume,
   process_wipe,
+  process_crash_at_moment,  // a crash soon after a replica's critical moment (also a crash)
   count,
 };
 

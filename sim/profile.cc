@@ -61,6 +61,11 @@ Profile derive_profile(uint64_t seed, const ProfileLimits& limits) {
   nemesis.fault_duration_mean_ns = random.range(50, 2000) * 1'000'000;
   // Drawn last, so that the draws above stay what they were before it existed.
   disk.recent_block_fraction = random.chance(0.5) ? random.unit() : 0.0;
+  // Likewise.
+  if (nemesis.crashes && random.chance(0.5)) {
+    nemesis.moment_crash_probability = 0.05 + 0.45 * random.unit();
+    nemesis.moment_crash_delay_mean_ns = random.range(100, 3000) * 1'000;
+  }
   return profile;
 }
 
@@ -73,7 +78,8 @@ std::string Profile::describe() const {
       "slow={:.3f} read_corrupt={:.4f} write_corrupt={:.4f} misdirect={:.4f} latent={:.4f} "
       "recent_block={:.2f} | "
       "clock offset<={}ns drift<={}ppm jump<={}ns | nemesis interval={}ns duration={}ns "
-      "partitions={} clogs={} client_cutoffs={} crashes={} pauses={} wipes={} clock_jumps={}",
+      "partitions={} clogs={} client_cutoffs={} crashes={} pauses={} wipes={} clock_jumps={} "
+      "moment_crashes={:.2f}/exp({})ns",
       replicas, clients, write_fraction, client_think_mean_ns, network.latency_min_ns,
       network.latency_tail_mean_ns, network.loss_probability, network.duplicate_probability,
       network.reorder_probability, network.corrupt_probability, network.link_capacity_messages,
@@ -81,7 +87,8 @@ std::string Profile::describe() const {
       disk.read_corrupt_probability, disk.write_corrupt_probability, disk.misdirect_probability,
       disk.latent_error_probability, disk.recent_block_fraction, clock.offset_ns_max,
       clock.drift_ppm_max, clock.jump_ns_max, n.interval_mean_ns, n.fault_duration_mean_ns,
-      n.partitions, n.clogs, n.client_cutoffs, n.crashes, n.pauses, n.wipes, n.clock_jumps);
+      n.partitions, n.clogs, n.client_cutoffs, n.crashes, n.pauses, n.wipes, n.clock_jumps,
+      n.moment_crash_probability, n.moment_crash_delay_mean_ns);
 }
 
 }  // namespace keel::sim

@@ -51,6 +51,10 @@ struct NemesisProfile {
   bool wipes = false;
   bool clock_jumps = false;
   uint64_t fault_duration_mean_ns = 1'000'000'000;  // partitions, clogs, downtime
+  // Of a replica's critical moments (RunContext::critical_moment), the fraction followed by a
+  // crash after an exponential delay of this mean: a crash aimed where promises are made.
+  double moment_crash_probability = 0;
+  uint64_t moment_crash_delay_mean_ns = 1'000'000;
 };
 
 struct Profile {

@@ -40,6 +40,10 @@ class RunContext {
                                 uint64_t result) = 0;
   // A checker found a safety violation: the run stops with the correctness exit code.
   virtual void violation(std::string message) = 0;
+  // A replica is at a moment where a crash soon after is worth trying: it is about to make a
+  // promise (a view-change vote) that must survive the crash. The nemesis may aim a crash there
+  // (NemesisProfile::moment_crash_probability); random crashes alone rarely land in the window.
+  virtual void critical_moment(io::NodeId replica) = 0;
 };
 
 class ProtocolUnderTest {

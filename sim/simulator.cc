@@ -355,9 +355,7 @@ void Simulator::nemesis_act() {
   const uint32_t replicas = profile_.replicas;
   const uint32_t endpoints = network_->endpoint_count();
   const uint64_t duration_ns = 1 + random.exponential(nemesis.fault_duration_mean_ns);
-  // At most f replicas down or paused at once, and at least one may go down so that a single
-  // replica still sees crashes: a quorum is lost only until the restart that always follows.
-  const uint32_t down_max = std::max<uint32_t>(1, (replicas - 1) / 2);
+  const uint32_t down_max = replicas_down_max();
   const io::NodeId replica = static_cast<io::NodeId>(random.uniform(replicas));
 
   switch (actions[random.uniform(actions.size())]) {
@@ -420,6 +418,31 @@ void Simulator::nemesis_act() {
       break;
     }
   }
+}
+
+uint32_t Simulator::replicas_down_max() const {
+  return std::max<uint32_t>(1, (profile_.replicas - 1) / 2);
+}
+
+void Simulator::critical_moment(io::NodeId replica) {
+  const NemesisProfile& nemesis = profile_.nemesis;
+  KEEL_ASSERT(replica < profile_.replicas);
+  // No draw at all where the profile has none: other seeds' runs stay as they were.
+  if (phase_ != Phase::safety || nemesis.moment_crash_probability == 0) return;
+  KEEL_ASSERT(nemesis.crashes);
+  io::Random& random = world_->random();
+  if (!random.chance(nemesis.moment_crash_probability)) return;
+  const uint64_t delay_ns = 1 + random.exponential(nemesis.moment_crash_delay_mean_ns);
+  world_->loop().schedule(
+      world_->now_ns() + delay_ns, EventTag{replica, static_cast<uint16_t>(EventKind::control)},
+      [this, replica] {
+        if (phase_ != Phase::safety || !nodes_[replica]->up() || restart_pending_[replica] ||
+            replicas_down() >= replicas_down_max()) {
+          return;
+        }
+        crash_replica(replica, false);
+        world_->fault(replica, FaultKind::process_crash_at_moment, 0);
+      });
 }
 
 void Simulator::cut_off_client(io::NodeId client, uint64_t until_ns) {

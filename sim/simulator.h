@@ -87,6 +87,7 @@ class Simulator final : public RunContext {
   void client_invoked(io::NodeId client, uint64_t operation, uint64_t argument) override;
   void client_completed(io::NodeId client, uint64_t operation, bool ok, uint64_t result) override;
   void violation(std::string message) override;
+  void critical_moment(io::NodeId replica) override;
 
  private:
   enum class Phase : uint64_t { setup = 0, safety = 1, liveness = 2, done = 3 };
@@ -103,6 +104,9 @@ class Simulator final : public RunContext {
   void schedule_nemesis();
   void nemesis_act();
   uint32_t replicas_down() const;
+  // At most f replicas down or paused at once, and at least one may go down so that a single
+  // replica still sees crashes: a quorum is lost only until the restart that always follows.
+  uint32_t replicas_down_max() const;
   void crash_replica(io::NodeId replica, bool wipe);
   void cut_off_client(io::NodeId client, uint64_t until_ns);
   void restart_replica(io::NodeId replica);

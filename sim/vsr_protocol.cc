@@ -99,8 +99,9 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
   }
 
   void event(uint32_t replica, vsr::ReplicaEvent e) override {
-    (void)replica;
     events[static_cast<size_t>(e)]++;
+    // It is about to vote: the vote must be durable before it is sent (VRR 4.2, section 5).
+    if (e == vsr::ReplicaEvent::view_change_started) context->critical_moment(replica);
   }
 };
 
