@@ -62,6 +62,8 @@ std::string_view fault_kind_name(FaultKind kind) {
       return "process_wipe";
     case FaultKind::process_crash_at_moment:
       return "process_crash_at_moment";
+    case FaultKind::partition_bridge:
+      return "partition_bridge";
     case FaultKind::count:
       break;
   }

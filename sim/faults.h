@@ -43,6 +43,7 @@ enum class FaultKind : uint8_t {
   process_resume,
   process_wipe,
   process_crash_at_moment,  // a crash soon after a replica's critical moment (also a crash)
+  partition_bridge,         // two groups cut apart, one replica in touch with both
   count,
 };
 

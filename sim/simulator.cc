@@ -499,7 +499,14 @@ void Simulator::partition() {
   uint32_t scope = endpoints;
   bool one_way = false;
   FaultKind kind;
-  const uint64_t shape = replicas >= 2 ? random.uniform(4) : 2 + random.uniform(2);
+  // Shape 4, the bridge, needs three replicas: two groups and the bridge between them.
+  const uint64_t shape = replicas >= 3
+                             ? random.uniform(5)
+                             : (replicas == 2 ? random.uniform(4) : 2 + random.uniform(2));
+  if (shape == 4) {
+    partition_bridge();
+    return;
+  }
   if (shape <= 1) {
     // A proper, non-empty subset of the replicas; clients stay in touch with both sides.
     side = random.range(1, (uint64_t{1} << replicas) - 2);
@@ -516,6 +523,36 @@ void Simulator::partition() {
   network_->partition(side, scope, one_way);
   partition_active_ = true;
   world_->fault(io::node_id_none, kind, side);  // The detail is the side mask.
+  heal_partition_later();
+}
+
+// Jepsen's bridge: the replicas but one split in two groups that cannot reach each other, and
+// the remaining replica reaches both. Each group may think the other's replicas are down, while
+// the bridge hears from everyone: where a replica's promise to one side is broken (a vote lost
+// in a crash, say), the other side's view can proceed without noticing.
+void Simulator::partition_bridge() {
+  io::Random& random = world_->random();
+  const uint32_t replicas = profile_.replicas;
+  KEEL_ASSERT(replicas >= 3);
+  const io::NodeId bridge = static_cast<io::NodeId>(random.uniform(replicas));
+  std::vector<io::NodeId> others;
+  for (io::NodeId r = 0; r < replicas; r++) {
+    if (r != bridge) others.push_back(r);
+  }
+  // A non-empty proper subset of the others is the first group.
+  const uint64_t group_mask = random.range(1, (uint64_t{1} << others.size()) - 2);
+  uint64_t side = 0;
+  for (size_t i = 0; i < others.size(); i++) {
+    if ((group_mask >> i) & 1) side |= uint64_t{1} << others[i];
+  }
+  for (const io::NodeId from : others) {
+    for (const io::NodeId to : others) {
+      if (((side >> from) & 1) != ((side >> to) & 1)) network_->set_blocked(from, to, true);
+    }
+  }
+  partition_active_ = true;
+  // The detail: the first group's mask, and the bridge above bit 32.
+  world_->fault(io::node_id_none, FaultKind::partition_bridge, side | (uint64_t{bridge} << 32));
   heal_partition_later();
 }
 

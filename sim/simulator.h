@@ -111,6 +111,7 @@ class Simulator final : public RunContext {
   void cut_off_client(io::NodeId client, uint64_t until_ns);
   void restart_replica(io::NodeId replica);
   void partition();
+  void partition_bridge();
   void heal_partition_later();
 
   ProtocolUnderTest& protocol_;
