@@ -274,6 +274,7 @@ void Replica::Impl::start_state_transfer(const char* why) {
   if (transfer.active || replica_count == 1) return;
   transfer = Transfer{};
   transfer.active = true;
+  transfer.progress_tick = ticks;
   transfer.peer = primary_of(view) == self ? (self + 1) % replica_count : primary_of(view);
   event(ReplicaEvent::state_transfer_started);
   debug("state transfer: {}", why);
@@ -393,6 +394,7 @@ void Replica::Impl::on_checkpoint_chunk(const proto::CheckpointChunk& message) {
   if (transfer.data.size() + message.data().size() > id.snapshot_size_bytes()) return;
   transfer.data += message.data();
   transfer.request_tick = 0;
+  transfer.progress_tick = ticks;
   if (transfer.data.size() == id.snapshot_size_bytes()) {
     finish_state_transfer();
     return;

@@ -271,6 +271,7 @@ struct Replica::Impl {
     std::string data;
     uint32_t peer = 0;
     uint64_t request_tick = 0;
+    uint64_t progress_tick = 0;  // started, or the last chunk taken
   } transfer;
 
   // Superblock writes, one at a time; later requests coalesce.

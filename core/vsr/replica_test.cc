@@ -1058,6 +1058,47 @@ TEST(VsrScenario, WipedBackupRecovers) {
   EXPECT_NO_VIOLATIONS(cluster);
 }
 
+// VRR 4.3 ("Recovery") with checkpoints: the recovering replica takes the state the primary's
+// response names (its newest checkpoint), then the log. If that checkpoint leaves every peer's
+// retention before the replica has fetched it (here it is cut off while the others checkpoint
+// well past it), no peer can send it any more: the replica must ask for fresh responses, which
+// name a checkpoint that exists, rather than ask for the old one forever (sweep seed 959).
+TEST(VsrScenario, WipedBackupRecoversAfterItsChosenCheckpointIsGone) {
+  Cluster cluster(options(115, 2));
+  ASSERT_TRUE(cluster.start_up());
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint32_t b = (p + 1) % 3;
+  const uint64_t interval = cluster.config().checkpoint_interval;
+  for (uint64_t i = 0; i < 2 * interval; i++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(i % 2, incr_command(key_of(0)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
+  }
+  ASSERT_TRUE(cluster.run_until_converged());
+  cluster.crash(b);
+  cluster.disk(b).wipe();
+  cluster.restart(b);
+  // The responses are in and the transfer of the chosen checkpoint has begun: cut b off.
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return cluster.recorder().events(b, ReplicaEvent::state_transfer_started) > 0; }, s));
+  cluster.isolate(b);
+  const uint64_t ops = (cluster.config().checkpoint_retention + 2) * interval;
+  for (uint64_t i = 0; i < ops; i++) {
+    const std::optional<ClientOutcome> outcome = cluster.execute(i % 2, incr_command(key_of(0)));
+    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok) << "op " << i;
+  }
+  EXPECT_EQ(cluster.replica(b).status(), Status::recovering);
+  cluster.isolate(b, false);
+  ASSERT_TRUE(cluster.run_until_converged(30 * s));
+  EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::recovery_completed), 1u);
+  EXPECT_GE(cluster.recorder().events(b, ReplicaEvent::state_transfer_started), 2u);
+  EXPECT_EQ(cluster.replica(b).commit_min(), cluster.replica(p).commit_min());
+  EXPECT_EQ(cluster.read(0, key_of(0)), std::to_string(2 * interval + ops));
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
 // PAR section 5 (a committed entry whose only other intact copy is on a replica that is down
 // must not be truncated: a damaged slot proves nothing about what its replica acknowledged, so
 // it is not a nack) with VRR 4.2. Op k is committed by the primary and backup b; the third

@@ -554,7 +554,21 @@ void Replica::Impl::start_recovery() {
 }
 
 void Replica::Impl::recovery_tick() {
-  if (transfer.active) return;
+  if (transfer.active) {
+    // The chosen checkpoint may have left every peer's retention since the responses came
+    // (seed 959 asked for op 80 forever): with no chunk for a recovery timeout, start over
+    // with fresh responses, which name a checkpoint the primary still has.
+    if (transfer.finishing ||
+        ticks - transfer.progress_tick <= config.ticks(config.recovery_timeout_ms)) {
+      return;
+    }
+    debug("recovery: no chunk of checkpoint op {} within the recovery timeout: asking again",
+          transfer.target.op());
+    transfer = Transfer{};
+    recovery_responses.clear();
+    recovery_tick_started = ticks;
+    recovery_nonce = env.random.next_u64() | 1;
+  }
   if (ticks - recovery_tick_started > config.ticks(config.recovery_timeout_ms)) {
     recovery_nonce = env.random.next_u64() | 1;
     recovery_tick_started = ticks;
@@ -610,6 +624,7 @@ void Replica::Impl::on_recovery_response(const proto::RecoveryResponse& message)
   transfer.active = true;
   transfer.target = chosen.checkpoint();
   transfer.peer = primary_of(view_max);
+  transfer.progress_tick = ticks;
   event(ReplicaEvent::state_transfer_started);
   // Kept for when the checkpoint is in: see finish_state_transfer.
   recovery_responses.clear();
