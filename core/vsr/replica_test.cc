@@ -439,6 +439,18 @@ Cluster::Options options(uint64_t seed, uint32_t clients, Config config = test_c
 #define EXPECT_NO_VIOLATIONS(cluster) \
   EXPECT_TRUE((cluster).recorder().violations().empty()) << join((cluster).recorder().violations())
 
+// count increments of key 0, the clients taking turns; each must be acknowledged.
+::testing::AssertionResult increments(Cluster& cluster, uint64_t count) {
+  for (uint64_t i = 0; i < count; i++) {
+    const std::optional<ClientOutcome> outcome =
+        cluster.execute(static_cast<uint32_t>(i % 2), incr_command(key_of(0)));
+    if (!outcome || outcome->status != ClientOutcome::Status::ok) {
+      return ::testing::AssertionFailure() << "increment " << i << " of " << count << " failed";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 // --- Smoke test of the harness itself ---
 
 TEST(VsrScenario, HarnessCommitsAndConverges) {
@@ -1006,10 +1018,7 @@ TEST(VsrScenario, BackupFarBehindCatchesUpByStateTransfer) {
   ASSERT_TRUE(cluster.run_until_converged());
   cluster.crash(b);
   const uint64_t ops = cluster.config().wal_slots + 2 * cluster.config().checkpoint_interval;
-  for (uint64_t i = 0; i < ops; i++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(i % 2, incr_command(key_of(0)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok) << "op " << i;
-  }
+  ASSERT_TRUE(increments(cluster, ops));
   const uint64_t transfers_before =
       cluster.recorder().events(b, ReplicaEvent::state_transfer_completed);
   cluster.restart(b);
@@ -1031,10 +1040,7 @@ TEST(VsrScenario, WipedBackupRecovers) {
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t b = (p + 1) % 3;
-  for (uint32_t i = 0; i < 20; i++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(i % 2, incr_command(key_of(0)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
+  ASSERT_TRUE(increments(cluster, 20));
   ASSERT_TRUE(cluster.run_until_converged());
   cluster.crash(b);
   cluster.disk(b).wipe();
@@ -1043,10 +1049,7 @@ TEST(VsrScenario, WipedBackupRecovers) {
       cluster.run_until([&] { return cluster.replica(b).status() != Status::starting; }, s));
   EXPECT_EQ(cluster.replica(b).status(), Status::recovering);
   EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::recovery_started), 1u);
-  for (uint32_t i = 0; i < 5; i++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(i % 2, incr_command(key_of(0)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
+  ASSERT_TRUE(increments(cluster, 5));
   ASSERT_TRUE(cluster.run_until_converged());
   EXPECT_EQ(cluster.recorder().events(b, ReplicaEvent::recovery_completed), 1u);
   EXPECT_EQ(cluster.replica(b).commit_min(), cluster.replica(p).commit_min());
@@ -1071,10 +1074,7 @@ TEST(VsrScenario, WipedBackupRecoversAfterItsChosenCheckpointIsGone) {
   const uint32_t p = *found;
   const uint32_t b = (p + 1) % 3;
   const uint64_t interval = cluster.config().checkpoint_interval;
-  for (uint64_t i = 0; i < 2 * interval; i++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(i % 2, incr_command(key_of(0)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok);
-  }
+  ASSERT_TRUE(increments(cluster, 2 * interval));
   ASSERT_TRUE(cluster.run_until_converged());
   cluster.crash(b);
   cluster.disk(b).wipe();
@@ -1084,10 +1084,7 @@ TEST(VsrScenario, WipedBackupRecoversAfterItsChosenCheckpointIsGone) {
       [&] { return cluster.recorder().events(b, ReplicaEvent::state_transfer_started) > 0; }, s));
   cluster.isolate(b);
   const uint64_t ops = (cluster.config().checkpoint_retention + 2) * interval;
-  for (uint64_t i = 0; i < ops; i++) {
-    const std::optional<ClientOutcome> outcome = cluster.execute(i % 2, incr_command(key_of(0)));
-    ASSERT_TRUE(outcome && outcome->status == ClientOutcome::Status::ok) << "op " << i;
-  }
+  ASSERT_TRUE(increments(cluster, ops));
   EXPECT_EQ(cluster.replica(b).status(), Status::recovering);
   cluster.isolate(b, false);
   ASSERT_TRUE(cluster.run_until_converged(30 * s));
