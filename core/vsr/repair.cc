@@ -81,6 +81,17 @@ void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io:
   const LogEntry* e = entry_if(message.op());
   debug("asked for op {} by {}: have {} present {} writing {}", message.op(), from, e != nullptr,
         e != nullptr && e->present, e != nullptr && e->writing);
+  if (e == nullptr && message.checksum() != 0) {
+    // Not in memory (committed before a restart, and not reloaded), but perhaps still in the
+    // WAL: the ring says so, and the read checks it (seed 9136: the only copies of two committed
+    // ops were in such WALs, and the replicas that needed them waited forever).
+    const RingState& r = ring[journal.slot_of(message.op())];
+    if (r.readable && r.has && r.with_body && r.op == message.op() &&
+        r.checksum == message.checksum()) {
+      send_prepare_from_wal(message.op(), message.checksum(), from, false);
+    }
+    return;
+  }
   if (e == nullptr || !e->present || e->writing) return;
   if (message.checksum() != 0 && e->header.checksum() != message.checksum()) return;
   if (message.checksum() == 0 && !e->verified) return;
@@ -97,16 +108,20 @@ void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io:
       return;
     }
   }
-  const uint64_t checksum = e->header.checksum();
+  send_prepare_from_wal(message.op(), e->header.checksum(), from, from_log);
+}
+
+void Replica::Impl::send_prepare_from_wal(uint64_t op_wanted, uint64_t checksum, io::NodeId to,
+                                          bool from_log) {
   journal.read_prepare(
-      journal.slot_of(message.op()), [this, from, checksum, from_log](Journal::PrepareRead read) {
+      journal.slot_of(op_wanted), [this, to, checksum, from_log](Journal::PrepareRead read) {
         debug("read for repair: ok {} match {}", read.ok, read.header.checksum() == checksum);
         if (!read.ok || read.header.checksum() != checksum) return;
         proto::Prepare prepare;
         *prepare.mutable_header() = read.header;
         prepare.set_body(std::move(read.body));
         prepare.set_from_log(from_log);
-        send(from, Kind::prepare_repair, prepare);
+        send(to, Kind::prepare_repair, prepare);
       });
 }
 

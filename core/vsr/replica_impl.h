@@ -148,6 +148,8 @@ struct Replica::Impl {
   void repair_tick();
   void request_prepare(uint64_t op, uint64_t checksum);
   void on_request_prepare(const proto::RequestPrepare& message, io::NodeId from);
+  // Reads op's prepare from the WAL and sends it to a peer if it still has this checksum.
+  void send_prepare_from_wal(uint64_t op, uint64_t checksum, io::NodeId to, bool from_log);
   void on_prepare_repair(const proto::Prepare& prepare, io::NodeId from);
   void scrub_tick();
   void checkpoint_if_due(const proto::Header& header);

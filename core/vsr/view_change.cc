@@ -208,13 +208,39 @@ void Replica::Impl::try_finish_view_change() {
     return;  // committed ops hidden by damage: wait for more logs
   }
 
+  // Whether a log says its replica never acknowledged op k (with this checksum, or any).
+  const auto nacked_by = [&](const proto::DoViewChange& dvc, uint64_t k, uint64_t checksum,
+                             bool any) {
+    if (k <= dvc.commit_min() || k <= dvc.nack_floor_op()) return false;
+    if (slot_listed(dvc, journal.slot_of(k))) return false;
+    return !dvc_ring_holds(dvc, k, checksum, any);
+  };
   const auto nacks = [&](uint64_t k, uint64_t checksum, bool any) {
     uint32_t count = 0;
     for (const auto& [replica, dvc] : do_view_changes) {
-      if (k <= dvc.commit_min() || k <= dvc.nack_floor_op()) continue;
-      if (slot_listed(dvc, journal.slot_of(k))) continue;
-      if (dvc_ring_holds(dvc, k, checksum, any)) continue;
-      count++;
+      if (nacked_by(dvc, k, checksum, any)) count++;
+    }
+    return count;
+  };
+
+  // Nacks of an op k beyond every canonical head, hidden (perhaps) behind a canonical log's
+  // damaged slots. If a canonical log with an intact slot lacks k, k was not in the starting log
+  // of view log_view_max (every member installed that log durably before taking its log view),
+  // so k can only have been prepared in view log_view_max itself. A replica of an older log view
+  // never acknowledged a prepare of that view (a log view is durable before its prepares are
+  // acknowledged, VRR 4.2 step 5), so its log nacks k whatever its slots hold (seed 6651 waited
+  // forever on an op 126 of log view 102, against a damaged slot of log view 103).
+  const auto hidden_op_nacks = [&](uint64_t k) {
+    KEEL_ASSERT(k > head);
+    bool canonical_lacks = false;
+    for (const auto& [replica, dvc] : do_view_changes) {
+      if (dvc.log_view() == log_view_max && nacked_by(dvc, k, 0, true)) canonical_lacks = true;
+    }
+    uint32_t count = 0;
+    for (const auto& [replica, dvc] : do_view_changes) {
+      const bool older_log_view = canonical_lacks && dvc.log_view() < log_view_max &&
+                                  k > dvc.commit_min() && k > dvc.nack_floor_op();
+      if (older_log_view || nacked_by(dvc, k, 0, true)) count++;
     }
     return count;
   };
@@ -228,7 +254,7 @@ void Replica::Impl::try_finish_view_change() {
       uncertain_max = std::max(uncertain_max, k);
     }
   }
-  if (uncertain_max > head && nacks(head + 1, 0, true) < quorum) {
+  if (uncertain_max > head && hidden_op_nacks(head + 1) < quorum) {
     debug("view {}: waiting, ops up to {} may hide behind damaged slots", view, uncertain_max);
     return;
   }
