@@ -331,6 +331,17 @@ void Replica::Impl::state_transfer_tick() {
     check_commit_stall();
     return;
   }
+  // The checkpoint it started on may have left every peer's retention since (seed 1338 asked for
+  // op 864 forever): with no chunk for a recovery timeout, it takes any peer's newer one instead.
+  // A recovering replica starts its recovery over instead (recovery_tick).
+  if (status != Status::recovering && transfer.target.op() != 0 &&
+      ticks - transfer.progress_tick > config.ticks(config.recovery_timeout_ms)) {
+    debug("state transfer: no chunk of checkpoint op {} within the recovery timeout: any newer",
+          transfer.target.op());
+    transfer.target = proto::CheckpointId{};
+    transfer.data.clear();
+    transfer.progress_tick = ticks;
+  }
   const uint64_t wait_ticks = config.ticks(config.repair_timeout_ms);
   if (transfer.request_tick != 0 && ticks - transfer.request_tick < wait_ticks) return;
   if (transfer.request_tick != 0) {
