@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "sim/vsr_protocol.h"
 #include "tests/fixture/counter.h"
 
 namespace keel::sim {
@@ -37,8 +38,13 @@ struct TracedRun {
   TraceFile trace;
 };
 
-TracedRun run(uint64_t seed, const std::function<void(Profile&)>& adjust, uint32_t replicas = 0) {
-  fixture::CounterProtocol protocol(fixture::CounterBug::none);
+// The fixture counter by default; VSR where a test needs what only a real protocol reports.
+TracedRun run(uint64_t seed, const std::function<void(Profile&)>& adjust, uint32_t replicas = 0,
+              bool vsr = false) {
+  fixture::CounterProtocol counter(fixture::CounterBug::none);
+  VsrProtocol vsr_protocol;
+  ProtocolUnderTest& protocol = vsr ? static_cast<ProtocolUnderTest&>(vsr_protocol)
+                                    : static_cast<ProtocolUnderTest&>(counter);
   SimOptions options;
   options.seed = seed;
   options.requests = 300;
@@ -89,6 +95,42 @@ TEST(Nemesis, CrashesAndPausesNeverTakeDownMoreThanTheirBound) {
   EXPECT_GT(pauses, 30u);
 }
 
+// A crash aimed at a critical moment (VSR: a view change starting) is a crash like any other:
+// recorded as one, and within the same bound of replicas down.
+TEST(Nemesis, CrashesAtCriticalMomentsAreCrashesWithinTheBound) {
+  uint64_t aimed = 0;
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    const TracedRun r = run(
+        seed,
+        [](Profile& p) {
+          p = only(p, [](NemesisProfile& n) {
+            n.crashes = true;
+            n.moment_crash_probability = 1.0;
+            n.moment_crash_delay_mean_ns = io::ns_per_ms;
+          });
+        },
+        3, true);
+    EXPECT_EQ(r.summary.result, RunResult::pass) << "seed " << seed << ": " << r.summary.message;
+    const uint32_t down_max = std::max<uint32_t>(1, (r.summary.profile.replicas - 1) / 2);
+    std::set<uint32_t> down;
+    const TraceRecord* previous_fault = nullptr;
+    for (const TraceRecord& record : r.trace.records) {
+      if (is_fault(record, FaultKind::process_crash_at_moment)) {
+        aimed++;
+        ASSERT_NE(previous_fault, nullptr);
+        EXPECT_TRUE(is_fault(*previous_fault, FaultKind::process_crash));
+        EXPECT_EQ(previous_fault->node, record.node);
+        EXPECT_EQ(previous_fault->time_ns, record.time_ns);
+      }
+      if (is_fault(record, FaultKind::process_crash)) down.insert(record.node);
+      if (is_fault(record, FaultKind::process_restart)) down.erase(record.node);
+      EXPECT_LE(down.size(), down_max) << "seed " << seed << " at " << record.time_ns;
+      if (record.kind == static_cast<uint32_t>(TraceKind::fault)) previous_fault = &record;
+    }
+  }
+  EXPECT_GT(aimed, 20u);
+}
+
 TEST(Nemesis, WipesStayWithinTheStorageFaultBound) {
   uint64_t wipes_seen = 0;
   for (uint64_t seed = 1; seed <= 30; seed++) {
@@ -123,7 +165,8 @@ TEST(Nemesis, APartitionDropsExactlyTheMessagesOnTheLinksItCuts) {
         const auto kind = static_cast<FaultKind>(record.a);
         if (kind == FaultKind::partition_heal) active.reset();
         if (kind == FaultKind::partition_symmetric || kind == FaultKind::partition_asymmetric ||
-            kind == FaultKind::partition_isolate || kind == FaultKind::partition_random_split) {
+            kind == FaultKind::partition_isolate || kind == FaultKind::partition_random_split ||
+            kind == FaultKind::partition_bridge) {
           EXPECT_FALSE(active.has_value()) << "two partitions at once, seed " << seed;
           active = record;
           shapes.insert(static_cast<uint32_t>(record.a));
@@ -131,14 +174,18 @@ TEST(Nemesis, APartitionDropsExactlyTheMessagesOnTheLinksItCuts) {
       }
       if (record.kind != static_cast<uint32_t>(TraceKind::send) || !active) continue;
       const auto kind = static_cast<FaultKind>(active->a);
-      const uint64_t side = active->b;
+      // A bridge's detail: the first group's mask, and the bridge above bit 32.
+      const bool bridge_shape = kind == FaultKind::partition_bridge;
+      const uint64_t side = bridge_shape ? active->b & 0xffffffff : active->b;
+      const uint32_t bridge = bridge_shape ? static_cast<uint32_t>(active->b >> 32) : UINT32_MAX;
       const uint32_t from = record.node, to = static_cast<uint32_t>(record.a);
       const bool from_first = (side >> from) & 1, to_first = (side >> to) & 1;
-      const bool replicas_only =
-          kind == FaultKind::partition_symmetric || kind == FaultKind::partition_asymmetric;
+      const bool replicas_only = kind == FaultKind::partition_symmetric ||
+                                 kind == FaultKind::partition_asymmetric || bridge_shape;
       bool cut = from_first != to_first;
       if (replicas_only && (from >= replicas || to >= replicas)) cut = false;
       if (kind == FaultKind::partition_asymmetric && !from_first) cut = false;
+      if (from == bridge || to == bridge) cut = false;
       const bool dropped = i + 1 < records.size() &&
                            records[i + 1].kind == static_cast<uint32_t>(TraceKind::drop) &&
                            records[i + 1].b == static_cast<uint64_t>(DropReason::partition);
@@ -147,7 +194,7 @@ TEST(Nemesis, APartitionDropsExactlyTheMessagesOnTheLinksItCuts) {
     }
   }
   EXPECT_GT(checked, 1000u);
-  EXPECT_EQ(shapes.size(), 4u);  // Every shape was drawn.
+  EXPECT_EQ(shapes.size(), 5u);  // Every shape was drawn.
 }
 
 TEST(Nemesis, AClientCutoffLastsItsWholeDurationWhateverPartitionsDo) {
