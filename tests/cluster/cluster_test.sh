@@ -14,6 +14,10 @@
 #   resp      redis-cli works against every replica's Redis port; pipelined SETs through a
 #             backup's port continue while the primary is killed; every acknowledged SET reads
 #             back.
+#   resp-full issue 5's full-size check, run by hand (not in ctest): at keel's default sizes,
+#             redis-benchmark -t set -n 200000 -c 50 and 90,000 pipelined SETs of distinct keys go
+#             through a backup's port while the primary is killed (kill -9) after 30,000
+#             acknowledgements; redis-benchmark completes, and every acknowledged key reads back.
 #   refusals  a data file of another cluster, and a config naming a replica twice, are refused
 #             with clear messages (exit 2).
 set -euo pipefail
@@ -51,10 +55,10 @@ metric() { cluster metric --replica "$1" "$2"; }
 addresses() { cluster addresses; }
 
 # Another test running at once may hold a port of the block: then another block is tried.
-start_cluster() {
+start_cluster() {  # [SIZES]: cluster.sh's --sizes, small unless given
   for attempt in 1 2 3 4 5; do
     if "$cluster_sh" start --dir "$dir/c" --base-port "$base_port" --io "$backend" \
-      --keel "$keel" 2>"$dir/start.err"; then
+      --keel "$keel" --sizes "${1:-small}" 2>"$dir/start.err"; then
       return 0
     fi
     grep -q "Address already in use" "$dir"/c/replica-*/keel.log 2>/dev/null ||
@@ -223,6 +227,16 @@ replace() {
   verify_all "$dir/acked"
 }
 
+# kill_primary_after_acks PRIMARY WRITER N: kill -9 the primary once the writer (a resp_check.py
+# write) has N acknowledgements in $dir/resp-acked.
+kill_primary_after_acks() {
+  until [ "$(wc -l <"$dir/resp-acked")" -ge "$3" ]; do
+    kill -0 "$2" 2>/dev/null || fail "the writer ended before $3 acknowledgements"
+    sleep 0.05
+  done
+  cluster kill --replica "$1"
+}
+
 resp() {
   start_cluster
   local port=$((base_port + 200))
@@ -243,11 +257,7 @@ resp() {
   touch "$dir/resp-acked"
   python3 "$root/tests/cluster/resp_check.py" write $((port + backup)) 5000 w "$dir/resp-acked" &
   local writer=$! at_kill
-  until [ "$(wc -l <"$dir/resp-acked")" -ge 1000 ]; do
-    kill -0 "$writer" 2>/dev/null || fail "the writer ended before 1,000 acknowledgements"
-    sleep 0.05
-  done
-  cluster kill --replica "$old"
+  kill_primary_after_acks "$old" "$writer" 1000
   at_kill="$(wc -l <"$dir/resp-acked")"
   wait "$writer" || fail "the writer failed"
   echo "acknowledged when the primary died: $at_kill; in all: $(wc -l <"$dir/resp-acked")"
@@ -257,6 +267,31 @@ resp() {
   python3 "$root/tests/cluster/resp_check.py" verify $((port + other)) "$dir/resp-acked" ||
     fail "acknowledged SETs lost"
   [ "$(wc -l <"$dir/resp-acked")" -ge 1 ] || fail "nothing acknowledged"
+}
+
+resp_full() {
+  start_cluster default
+  local port=$((base_port + 200)) old backup other at_kill
+  old="$(primary)" || fail "no primary"
+  backup=$(((old + 1) % 3))
+  other=$(((old + 2) % 3))
+  step "redis-benchmark -t set -n 200000 -c 50 and 90,000 SETs through replica $backup; kill -9 the primary (replica $old) after 30,000"
+  touch "$dir/resp-acked"
+  python3 "$root/tests/cluster/resp_check.py" write $((port + backup)) 90000 w "$dir/resp-acked" &
+  local writer=$!
+  redis-benchmark -p $((port + backup)) -t set -n 200000 -c 50 --csv >"$dir/benchmark.csv" \
+    2>"$dir/benchmark.err" &
+  local benchmark=$!
+  kill_primary_after_acks "$old" "$writer" 30000
+  at_kill="$(wc -l <"$dir/resp-acked")"
+  wait "$writer" || fail "the writer failed"
+  wait "$benchmark" || fail "redis-benchmark failed: $(tail -3 "$dir/benchmark.err")"
+  echo "acknowledged when the primary died: $at_kill; in all: $(wc -l <"$dir/resp-acked")"
+  echo "redis-benchmark: $(tail -1 "$dir/benchmark.csv")"
+  [ "$(wc -l <"$dir/resp-acked")" -eq 90000 ] || fail "not every SET was acknowledged"
+  step "every acknowledged SET reads back through replica $other's port"
+  python3 "$root/tests/cluster/resp_check.py" verify $((port + other)) "$dir/resp-acked" ||
+    fail "acknowledged SETs lost"
 }
 
 refusals() {
@@ -301,6 +336,7 @@ case "$scenario" in
   wal-repair) wal_repair ;;
   replace) replace ;;
   resp) resp ;;
+  resp-full) resp_full ;;
   refusals) refusals ;;
   *) echo "unknown scenario $scenario" >&2; exit 2 ;;
 esac
