@@ -1190,6 +1190,82 @@ TEST(VsrScenario, RestartedOldPrimaryRejoinsWithoutAnotherViewChange) {
   EXPECT_NO_VIOLATIONS(cluster);
 }
 
+// VRR 4.2 step 5 with PAR: a log view is durable before its replica acknowledges a prepare of that
+// view, so a replica of an older log view never acknowledged one. The old primary p prepares op
+// h+1 alone (cut off), and the others form view v' without it. Then the slot that would hold h+1
+// on z (a member of v') is damaged and z restarts: z's log might hide an op h+1 of view v' behind
+// that slot. In the next view change y's intact log lacks h+1, so no op h+1 was in v''s starting
+// log; any op h+1 z might hide was prepared in v', which p never acknowledged: p's log nacks it,
+// whatever p's own slot holds, and the view change completes without it (sweep seed 6651 waited
+// forever instead).
+TEST(VsrScenario, OlderLogViewNacksAnOpHiddenBehindADamagedSlot) {
+  Cluster::Options cluster_options = options(205, 2);
+  cluster_options.client_options[1] = ClientOptions{.request_timeout_ms = 200, .attempts_max = 3};
+  Cluster cluster(cluster_options);
+  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
+  const std::optional<uint32_t> found = cluster.primary();
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint64_t h = cluster.replica(p).commit_max();
+
+  // p, cut off, prepares client 1's request as op h+1 alone; the others form a view without it.
+  cluster.isolate(p);
+  for (uint32_t r = 0; r < 3; r++) {
+    if (r == p) continue;
+    cluster.block(cluster.client_node(1), r);
+    cluster.block(r, cluster.client_node(1));
+  }
+  const std::shared_ptr<Call> call1 = cluster.submit(1, incr_command(key_of(1)));
+  ASSERT_TRUE(cluster.run_until([&] { return call1->done; }, 2 * s));
+  EXPECT_EQ(call1->outcome.status, ClientOutcome::Status::timed_out);
+  EXPECT_EQ(cluster.replica(p).op(), h + 1);
+  uint32_t y = 3;
+  ASSERT_TRUE(cluster.run_until(
+      [&] {
+        for (uint32_t r = 0; r < 3; r++) {
+          if (r != p && cluster.replica(r).primary() &&
+              cluster.replica(r).status() == Status::normal)
+            y = r;
+        }
+        return y != 3;
+      },
+      10 * s));
+  const uint32_t z = 3 - p - y;
+  const uint64_t new_view = cluster.replica(y).view();
+  EXPECT_EQ(cluster.replica(y).op(), h);
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(z).view() == new_view; }, 5 * s));
+
+  // The slot that would hold op h+1 on z is damaged; z restarts and finds it faulty.
+  const uint64_t faulty_before = cluster.recorder().events(z, ReplicaEvent::wal_slot_faulty);
+  cluster.crash(z);
+  cluster.corrupt(z, cluster.prepare_sector(h + 1), 16 + 24);
+  cluster.corrupt(z, cluster.ring_sector(h + 1), 24);
+  cluster.restart(z);
+  ASSERT_TRUE(cluster.run_until(
+      [&] {
+        return cluster.replica(z).status() == Status::normal &&
+               cluster.replica(z).view() == new_view;
+      },
+      5 * s));
+  EXPECT_GT(cluster.recorder().events(z, ReplicaEvent::wal_slot_faulty), faulty_before);
+  EXPECT_EQ(cluster.replica(z).op(), h);
+
+  // A view change: y and z join it before p hears of view v' at all, so p's log view is older.
+  ASSERT_TRUE(cluster.replica(z).request_view_change());
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(y).view() > new_view; }, 5 * s));
+  EXPECT_EQ(cluster.replica(p).log_view(), cluster.replica(p).view());
+  EXPECT_LT(cluster.replica(p).log_view(), new_view);
+  cluster.heal();
+  ASSERT_TRUE(cluster.run_until_converged());
+  // The view change z asked for is the one that completed: its primary did not wait it out.
+  EXPECT_EQ(cluster.replica(y).view(), new_view + 1);
+  EXPECT_EQ(cluster.recorder().events(z, ReplicaEvent::truncated_by_nacks), 0u);
+  // Op h+1 was p's alone: the timed-out increment never ran.
+  EXPECT_EQ(cluster.read(0, key_of(1)), "1");
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
 // VRR 4.2 step 5 with PAR's storage faults: a replica adopting a new log clears slots whose ring
 // header is unreadable and that hold nothing of the log, so that later view changes can count
 // them as nacks. A committed op after the newest checkpoint is part of the log: the WAL keeps it
