@@ -335,6 +335,15 @@ class Cluster {
     }
   }
   void heal() { network_->heal_all(); }
+  // Replica r is cut off from the other replicas, and client c reaches only r.
+  void cut_off_with_client(uint32_t r, uint32_t c) {
+    isolate(r);
+    for (uint32_t other = 0; other < replica_count_; other++) {
+      if (other == r) continue;
+      block(client_node(c), other);
+      block(other, client_node(c));
+    }
+  }
 
   // Flips one bit of a sector on the medium, durably, behind the replica's back: silent
   // corruption of bytes the replica wrote. (SimDisk::damage_sector flips a random bit of the
@@ -434,6 +443,13 @@ Cluster::Options options(uint64_t seed, uint32_t clients, Config config = test_c
   options.clients = clients;
   options.config = config;
   return options;
+}
+
+// Two clients; client 1 gives up after three attempts of 200 ms.
+Cluster::Options options_with_impatient_client(uint64_t seed) {
+  Cluster::Options cluster_options = options(seed, 2);
+  cluster_options.client_options[1] = ClientOptions{.request_timeout_ms = 200, .attempts_max = 3};
+  return cluster_options;
 }
 
 #define EXPECT_NO_VIOLATIONS(cluster) \
@@ -579,10 +595,7 @@ TEST(VsrScenario, PrimaryCrashMidPipeline) {
 // the ops it prepared alone, and converges. No request runs twice and the requests only the old
 // primary saw run never.
 TEST(VsrScenario, PartitionedOldPrimaryStillReceivingRequests) {
-  Cluster::Options cluster_options = options(202, 2);
-  // Client 1 gives up after three attempts of 200 ms.
-  cluster_options.client_options[1] = ClientOptions{.request_timeout_ms = 200, .attempts_max = 3};
-  Cluster cluster(cluster_options);
+  Cluster cluster(options_with_impatient_client(202));
   ASSERT_TRUE(cluster.start_with_one_increment_each(2));
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
@@ -593,12 +606,7 @@ TEST(VsrScenario, PartitionedOldPrimaryStillReceivingRequests) {
   const uint64_t view_started_before = cluster.recorder().events(p, ReplicaEvent::view_started);
 
   // The old primary is cut off from the backups; client 1 reaches only the old primary.
-  cluster.isolate(p);
-  for (uint32_t r = 0; r < 3; r++) {
-    if (r == p) continue;
-    cluster.block(cluster.client_node(1), r);
-    cluster.block(r, cluster.client_node(1));
-  }
+  cluster.cut_off_with_client(p, 1);
   const std::shared_ptr<Call> call0 = cluster.submit(0, incr_command(key_of(0)));
   const std::shared_ptr<Call> call1 = cluster.submit(1, incr_command(key_of(1)));
 
@@ -1199,9 +1207,7 @@ TEST(VsrScenario, RestartedOldPrimaryRejoinsWithoutAnotherViewChange) {
 // whatever p's own slot holds, and the view change completes without it (sweep seed 6651 waited
 // forever instead).
 TEST(VsrScenario, OlderLogViewNacksAnOpHiddenBehindADamagedSlot) {
-  Cluster::Options cluster_options = options(205, 2);
-  cluster_options.client_options[1] = ClientOptions{.request_timeout_ms = 200, .attempts_max = 3};
-  Cluster cluster(cluster_options);
+  Cluster cluster(options_with_impatient_client(205));
   ASSERT_TRUE(cluster.start_with_one_increment_each(2));
   const std::optional<uint32_t> found = cluster.primary();
   ASSERT_TRUE(found);
@@ -1209,12 +1215,7 @@ TEST(VsrScenario, OlderLogViewNacksAnOpHiddenBehindADamagedSlot) {
   const uint64_t h = cluster.replica(p).commit_max();
 
   // p, cut off, prepares client 1's request as op h+1 alone; the others form a view without it.
-  cluster.isolate(p);
-  for (uint32_t r = 0; r < 3; r++) {
-    if (r == p) continue;
-    cluster.block(cluster.client_node(1), r);
-    cluster.block(r, cluster.client_node(1));
-  }
+  cluster.cut_off_with_client(p, 1);
   const std::shared_ptr<Call> call1 = cluster.submit(1, incr_command(key_of(1)));
   ASSERT_TRUE(cluster.run_until([&] { return call1->done; }, 2 * s));
   EXPECT_EQ(call1->outcome.status, ClientOutcome::Status::timed_out);
