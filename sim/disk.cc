@@ -86,6 +86,16 @@ bool SimDisk::hit_sector_or_block(uint64_t sector, bool (SimDisk::*hit)(uint64_t
   if (fraction <= 0 || recent_writes_count_ == 0 || !world_.random().chance(fraction)) {
     return (this->*hit)(sector);
   }
+  return hit_recent_block(hit);
+}
+
+bool SimDisk::damage_recent_block() {
+  if (recent_writes_count_ == 0) return false;
+  return hit_recent_block(&SimDisk::damage_sector);
+}
+
+bool SimDisk::hit_recent_block(bool (SimDisk::*hit)(uint64_t)) {
+  KEEL_ASSERT(recent_writes_count_ > 0);
   const uint64_t recent = std::min<uint64_t>(recent_writes_count_, recent_writes_.size());
   const StorageFaultBudget& budget = world_.storage_budget();
   const uint64_t block = budget.domain_of(recent_writes_[world_.random().uniform(recent)]);

@@ -62,6 +62,10 @@ std::string_view fault_kind_name(FaultKind kind) {
       return "process_wipe";
     case FaultKind::process_crash_at_moment:
       return "process_crash_at_moment";
+    case FaultKind::disk_moment_damage:
+      return "disk_moment_damage";
+    case FaultKind::partition_moment_bridge:
+      return "partition_moment_bridge";
     case FaultKind::partition_bridge:
       return "partition_bridge";
     case FaultKind::count:

@@ -44,6 +44,8 @@ enum class FaultKind : uint8_t {
   process_wipe,
   process_crash_at_moment,  // a crash soon after a replica's critical moment (also a crash)
   partition_bridge,         // two groups cut apart, one replica in touch with both
+  disk_moment_damage,       // a moment crash also damaged the block of one of the latest writes
+  partition_moment_bridge,  // a moment crash also made the crashed replica a bridge
   count,
 };
 

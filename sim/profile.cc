@@ -65,6 +65,9 @@ Profile derive_profile(uint64_t seed, const ProfileLimits& limits) {
   if (nemesis.crashes && random.chance(0.5)) {
     nemesis.moment_crash_probability = 0.05 + 0.45 * random.unit();
     nemesis.moment_crash_delay_mean_ns = random.range(100, 3000) * 1'000;
+    // Drawn last again, for the same reason.
+    nemesis.moment_damage_probability = maybe_rate(random, 1.0);
+    nemesis.moment_bridge_probability = maybe_rate(random, 1.0);
   }
   return profile;
 }
@@ -79,7 +82,7 @@ std::string Profile::describe() const {
       "recent_block={:.2f} | "
       "clock offset<={}ns drift<={}ppm jump<={}ns | nemesis interval={}ns duration={}ns "
       "partitions={} clogs={} client_cutoffs={} crashes={} pauses={} wipes={} clock_jumps={} "
-      "moment_crashes={:.2f}/exp({})ns",
+      "moment_crashes={:.2f}/exp({})ns damage={:.2f} bridge={:.2f}",
       replicas, clients, write_fraction, client_think_mean_ns, network.latency_min_ns,
       network.latency_tail_mean_ns, network.loss_probability, network.duplicate_probability,
       network.reorder_probability, network.corrupt_probability, network.link_capacity_messages,
@@ -88,7 +91,8 @@ std::string Profile::describe() const {
       disk.latent_error_probability, disk.recent_block_fraction, clock.offset_ns_max,
       clock.drift_ppm_max, clock.jump_ns_max, n.interval_mean_ns, n.fault_duration_mean_ns,
       n.partitions, n.clogs, n.client_cutoffs, n.crashes, n.pauses, n.wipes, n.clock_jumps,
-      n.moment_crash_probability, n.moment_crash_delay_mean_ns);
+      n.moment_crash_probability, n.moment_crash_delay_mean_ns, n.moment_damage_probability,
+      n.moment_bridge_probability);
 }
 
 }  // namespace keel::sim

@@ -55,6 +55,12 @@ struct NemesisProfile {
   // crash after an exponential delay of this mean: a crash aimed where promises are made.
   double moment_crash_probability = 0;
   uint64_t moment_crash_delay_mean_ns = 1'000'000;
+  // Of those crashes, the fraction that also damage the logical block of one of the replica's
+  // latest writes (a crash that takes the newest promise with it, within the storage budget),
+  // and the fraction that also leave the replica restarting as the bridge of a partition (the
+  // side that moved on and the side it left both reach it, and nothing else reaches across).
+  double moment_damage_probability = 0;
+  double moment_bridge_probability = 0;
 };
 
 struct Profile {

@@ -69,6 +69,10 @@ class ProtocolUnderTest {
   // misdirected writes; the simulator then never injects them for it.
   virtual bool survives_misdirected_writes() const { return true; }
 
+  // The replica leading right now (the primary of the newest view that is in normal status), if
+  // the protocol has one and one is: the nemesis aims some partitions at it, as Jepsen's
+  // leader-isolating nemeses do. Only a hint; never a correctness input.
+  virtual std::optional<io::NodeId> leader() const { return std::nullopt; }
   // Replicas the liveness core must include.
   virtual std::vector<io::NodeId> core_required() const { return {}; }
   // True once the running replicas of core agree on the same committed state.

@@ -61,6 +61,8 @@ Simulator::Simulator(ProtocolUnderTest& protocol, const SimOptions& options, Tra
     world_seed ^= io::splitmix64(salt);
   }
   world_ = std::make_unique<World>(world_seed, profile_.replicas, trace);
+  // KEEL_SIM_LOG=1: the nemesis's faults on stderr, interleaved with KEEL_VSR_LOG's steps.
+  world_->set_log_faults(std::getenv("KEEL_SIM_LOG") != nullptr);
   world_->storage_budget().set_domain_of(
       [&protocol](uint64_t sector) { return protocol.fault_domain(sector); });
 }
@@ -440,9 +442,38 @@ void Simulator::critical_moment(io::NodeId replica) {
             replicas_down() >= replicas_down_max()) {
           return;
         }
-        crash_replica(replica, false);
+        const uint64_t downtime_ns = crash_replica(replica, false);
         world_->fault(replica, FaultKind::process_crash_at_moment, 0);
+        aim_at_moment_crash(replica, downtime_ns);
       });
+}
+
+// What else a moment crash does, each by the profile's chance (no draw where it has none).
+void Simulator::aim_at_moment_crash(io::NodeId replica, uint64_t downtime_ns) {
+  const NemesisProfile& nemesis = profile_.nemesis;
+  io::Random& random = world_->random();
+  if (nemesis.moment_damage_probability > 0 && random.chance(nemesis.moment_damage_probability) &&
+      nodes_[replica]->disk()->damage_recent_block()) {
+    world_->fault(replica, FaultKind::disk_moment_damage, 0);
+  }
+  if (nemesis.moment_bridge_probability > 0 && profile_.replicas >= 3 &&
+      random.chance(nemesis.moment_bridge_probability)) {
+    // It restarts as a bridge, which lasts a while after: a promise it lost in the crash meets
+    // the side it made it against. The partition in force, if any, is usually what started the
+    // view change, so the bridge spans it; else the others are split at random.
+    const uint64_t duration_ns =
+        downtime_ns + 1 + random.exponential(nemesis.fault_duration_mean_ns);
+    if (partition_active_) {
+      for (io::NodeId other = 0; other < network_->endpoint_count(); other++) {
+        network_->set_blocked(replica, other, false);
+        network_->set_blocked(other, replica, false);
+      }
+    } else {
+      partition_bridge(replica);
+    }
+    heal_partition_later(duration_ns);
+    world_->fault(replica, FaultKind::partition_moment_bridge, duration_ns);
+  }
 }
 
 void Simulator::cut_off_client(io::NodeId client, uint64_t until_ns) {
@@ -463,7 +494,7 @@ void Simulator::cut_off_client(io::NodeId client, uint64_t until_ns) {
       });
 }
 
-void Simulator::crash_replica(io::NodeId replica, bool wipe) {
+uint64_t Simulator::crash_replica(io::NodeId replica, bool wipe) {
   SimNode& node = *nodes_[replica];
   KEEL_ASSERT(node.up());
   processes_[replica].reset();  // Volatile state is gone.
@@ -480,6 +511,7 @@ void Simulator::crash_replica(io::NodeId replica, bool wipe) {
   world_->loop().schedule(world_->now_ns() + downtime_ns,
                           EventTag{replica, static_cast<uint16_t>(EventKind::control)},
                           [this, replica] { restart_replica(replica); });
+  return downtime_ns;
 }
 
 void Simulator::restart_replica(io::NodeId replica) {
@@ -504,7 +536,9 @@ void Simulator::partition() {
                              ? random.uniform(5)
                              : (replicas == 2 ? random.uniform(4) : 2 + random.uniform(2));
   if (shape == 4) {
-    partition_bridge();
+    const io::NodeId bridge = static_cast<io::NodeId>(random.uniform(replicas));
+    partition_bridge(bridge);
+    heal_partition_later(1 + random.exponential(profile_.nemesis.fault_duration_mean_ns));
     return;
   }
   if (shape <= 1) {
@@ -514,7 +548,10 @@ void Simulator::partition() {
     one_way = shape == 1;
     kind = one_way ? FaultKind::partition_asymmetric : FaultKind::partition_symmetric;
   } else if (shape == 2) {
-    side = uint64_t{1} << random.uniform(replicas);
+    // Half the isolations aim at the leader, where one exists (Jepsen's isolate-the-primary).
+    const std::optional<io::NodeId> leader = protocol_.leader();
+    const bool at_leader = leader.has_value() && random.chance(0.5);
+    side = uint64_t{1} << (at_leader ? *leader : random.uniform(replicas));
     kind = FaultKind::partition_isolate;
   } else {
     for (io::NodeId id = 0; id < endpoints; id++) side |= uint64_t{random.chance(0.5)} << id;
@@ -523,18 +560,19 @@ void Simulator::partition() {
   network_->partition(side, scope, one_way);
   partition_active_ = true;
   world_->fault(io::node_id_none, kind, side);  // The detail is the side mask.
-  heal_partition_later();
+  heal_partition_later(1 + random.exponential(profile_.nemesis.fault_duration_mean_ns));
 }
 
 // Jepsen's bridge: the replicas but one split in two groups that cannot reach each other, and
 // the remaining replica reaches both. Each group may think the other's replicas are down, while
 // the bridge hears from everyone: where a replica's promise to one side is broken (a vote lost
 // in a crash, say), the other side's view can proceed without noticing.
-void Simulator::partition_bridge() {
+void Simulator::partition_bridge(io::NodeId bridge) {
   io::Random& random = world_->random();
   const uint32_t replicas = profile_.replicas;
   KEEL_ASSERT(replicas >= 3);
-  const io::NodeId bridge = static_cast<io::NodeId>(random.uniform(replicas));
+  KEEL_ASSERT(bridge < replicas);
+  KEEL_ASSERT(!partition_active_);
   std::vector<io::NodeId> others;
   for (io::NodeId r = 0; r < replicas; r++) {
     if (r != bridge) others.push_back(r);
@@ -553,16 +591,15 @@ void Simulator::partition_bridge() {
   partition_active_ = true;
   // The detail: the first group's mask, and the bridge above bit 32.
   world_->fault(io::node_id_none, FaultKind::partition_bridge, side | (uint64_t{bridge} << 32));
-  heal_partition_later();
 }
 
-void Simulator::heal_partition_later() {
-  const uint64_t duration_ns =
-      1 + world_->random().exponential(profile_.nemesis.fault_duration_mean_ns);
+void Simulator::heal_partition_later(uint64_t duration_ns) {
+  // Only the latest partition's heal heals: an earlier one's must not cut a replacement short.
+  const uint64_t partition = ++partitions_made_;
   world_->loop().schedule(world_->now_ns() + duration_ns,
                           EventTag{io::node_id_none, static_cast<uint16_t>(EventKind::control)},
-                          [this] {
-                            if (phase_ != Phase::safety) return;
+                          [this, partition] {
+                            if (phase_ != Phase::safety || partition != partitions_made_) return;
                             network_->unblock_all(SimNetwork::BlockReason::partition);
                             partition_active_ = false;
                             world_->fault(io::node_id_none, FaultKind::partition_heal, 0);

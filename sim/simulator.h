@@ -107,12 +107,15 @@ class Simulator final : public RunContext {
   // At most f replicas down or paused at once, and at least one may go down so that a single
   // replica still sees crashes: a quorum is lost only until the restart that always follows.
   uint32_t replicas_down_max() const;
-  void crash_replica(io::NodeId replica, bool wipe);
+  // Returns the downtime drawn: the replica restarts that long after.
+  uint64_t crash_replica(io::NodeId replica, bool wipe);
+  void aim_at_moment_crash(io::NodeId replica, uint64_t downtime_ns);
   void cut_off_client(io::NodeId client, uint64_t until_ns);
   void restart_replica(io::NodeId replica);
   void partition();
-  void partition_bridge();
-  void heal_partition_later();
+  // Cuts the replicas but bridge into two random groups; the caller says when it heals.
+  void partition_bridge(io::NodeId bridge);
+  void heal_partition_later(uint64_t duration_ns);
 
   ProtocolUnderTest& protocol_;
   const SimOptions options_;
@@ -127,6 +130,7 @@ class Simulator final : public RunContext {
   std::vector<io::NodeId> core_;
   Phase phase_ = Phase::setup;
   bool partition_active_ = false;
+  uint64_t partitions_made_ = 0;
   uint64_t requests_invoked_ = 0;
   uint64_t requests_completed_ = 0;
   uint64_t requests_timed_out_ = 0;

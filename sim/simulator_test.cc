@@ -131,6 +131,68 @@ TEST(Nemesis, CrashesAtCriticalMomentsAreCrashesWithinTheBound) {
   EXPECT_GT(aimed, 20u);
 }
 
+// What a moment crash may add: damage to the block of one of the crashed replica's latest
+// writes, and a bridge: the crashed replica reaches everyone (across the partition in force, or
+// between two random groups) until after it restarts, so that a promise it lost meets the side it
+// made it against.
+TEST(Nemesis, AMomentBridgeReachesEveryoneUntilAfterTheRestart) {
+  uint64_t bridges = 0, damages = 0, sends_checked = 0;
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    const TracedRun r = run(
+        seed,
+        [](Profile& p) {
+          p = only(p, [](NemesisProfile& n) {
+            n.crashes = n.partitions = true;
+            n.moment_crash_probability = 1.0;
+            n.moment_crash_delay_mean_ns = io::ns_per_ms;
+            n.moment_damage_probability = 0.5;
+            n.moment_bridge_probability = 1.0;
+          });
+        },
+        3, true);
+    EXPECT_EQ(r.summary.result, RunResult::pass) << "seed " << seed << ": " << r.summary.message;
+    std::optional<uint32_t> bridge;  // while a moment bridge holds
+    bool restarted = false;
+    const TraceRecord* previous_fault = nullptr;
+    const auto& records = r.trace.records;
+    for (size_t i = 0; i < records.size(); i++) {
+      const TraceRecord& record = records[i];
+      if (record.kind == static_cast<uint32_t>(TraceKind::phase)) bridge.reset();
+      if (record.kind == static_cast<uint32_t>(TraceKind::fault)) {
+        const auto kind = static_cast<FaultKind>(record.a);
+        if (kind == FaultKind::partition_moment_bridge || kind == FaultKind::disk_moment_damage) {
+          // Both come with the crash they follow: same replica, same instant.
+          ASSERT_NE(previous_fault, nullptr);
+          EXPECT_EQ(previous_fault->node, record.node);
+          EXPECT_EQ(previous_fault->time_ns, record.time_ns);
+        }
+        if (kind == FaultKind::disk_moment_damage) damages++;
+        if (kind == FaultKind::partition_moment_bridge) {
+          bridges++;
+          bridge = record.node;
+          restarted = false;
+        }
+        if (kind == FaultKind::process_restart && bridge == record.node) restarted = true;
+        if (kind == FaultKind::partition_heal && bridge) {
+          EXPECT_TRUE(restarted) << "seed " << seed << ": healed before the bridge restarted";
+          bridge.reset();
+        }
+        if (kind != FaultKind::partition_bridge) previous_fault = &record;
+      }
+      if (record.kind != static_cast<uint32_t>(TraceKind::send) || !bridge) continue;
+      if (record.node != *bridge && record.a != *bridge) continue;
+      const bool dropped = i + 1 < records.size() &&
+                           records[i + 1].kind == static_cast<uint32_t>(TraceKind::drop) &&
+                           records[i + 1].b == static_cast<uint64_t>(DropReason::partition);
+      EXPECT_FALSE(dropped) << "seed " << seed << " " << format_record(record);
+      sends_checked++;
+    }
+  }
+  EXPECT_GT(bridges, 20u);
+  EXPECT_GT(damages, 5u);
+  EXPECT_GT(sends_checked, 100u);
+}
+
 TEST(Nemesis, WipesStayWithinTheStorageFaultBound) {
   uint64_t wipes_seen = 0;
   for (uint64_t seed = 1; seed <= 30; seed++) {

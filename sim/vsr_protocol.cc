@@ -100,8 +100,11 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
 
   void event(uint32_t replica, vsr::ReplicaEvent e) override {
     events[static_cast<size_t>(e)]++;
-    // It is about to vote: the vote must be durable before it is sent (VRR 4.2, section 5).
-    if (e == vsr::ReplicaEvent::view_change_started) context->critical_moment(replica);
+    // It is about to vote, or has decided to: the vote must be durable before it is sent
+    // (VRR 4.2, section 5).
+    if (e == vsr::ReplicaEvent::view_change_started || e == vsr::ReplicaEvent::view_change_voted) {
+      context->critical_moment(replica);
+    }
   }
 };
 
@@ -211,6 +214,20 @@ std::unique_ptr<Process> VsrProtocol::start_client(io::NodeId client, io::Env en
 
 uint64_t VsrProtocol::fault_domain(uint64_t sector) const {
   return vsr::Replica::fault_domain(shared_->config, sector);
+}
+
+std::optional<io::NodeId> VsrProtocol::leader() const {
+  std::optional<io::NodeId> found;
+  uint64_t view = 0;
+  for (io::NodeId id = 0; id < shared_->replicas.size(); id++) {
+    const vsr::Replica* replica = shared_->replicas[id];
+    if (replica == nullptr || !replica->primary()) continue;
+    if (!found || replica->view() > view) {
+      found = id;
+      view = replica->view();
+    }
+  }
+  return found;
 }
 
 bool VsrProtocol::converged(std::span<const io::NodeId> core) {

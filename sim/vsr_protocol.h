@@ -40,6 +40,7 @@ class VsrProtocol final : public ProtocolUnderTest {
   std::unique_ptr<Process> start_client(io::NodeId client, io::Env env) override;
   uint64_t fault_domain(uint64_t sector) const override;
   bool converged(std::span<const io::NodeId> core) override;
+  std::optional<io::NodeId> leader() const override;
   std::optional<std::string> check_final() override;
   std::vector<std::pair<std::string, uint64_t>> counters() const override;
 

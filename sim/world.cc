@@ -1,5 +1,7 @@
 #include "sim/world.h"
 
+#include <fmt/format.h>
+
 #include <bit>
 
 namespace keel::sim {
@@ -86,6 +88,23 @@ uint64_t World::fault_total() const {
   uint64_t total = 0;
   for (uint64_t count : faults_) total += count;
   return total;
+}
+
+void World::log_fault(uint32_t node, FaultKind kind, uint64_t detail) const {
+  switch (kind) {
+    case FaultKind::net_loss:
+    case FaultKind::net_duplicate:
+    case FaultKind::net_reorder:
+    case FaultKind::net_corrupt:
+    case FaultKind::net_capacity_drop:
+    case FaultKind::disk_slow:
+      return;  // per message or per I/O: too many to read
+    default:
+      break;
+  }
+  const std::string who = node == io::node_id_none ? std::string("--") : fmt::format("n{}", node);
+  fmt::print(stderr, "{:>12.6f} {} fault {} {:#x}\n", static_cast<double>(now_ns()) / 1e9, who,
+             fault_kind_name(kind), detail);
 }
 
 }  // namespace keel::sim

@@ -100,7 +100,11 @@ class World {
   void fault(uint32_t node, FaultKind kind, uint64_t detail) {
     faults_[static_cast<size_t>(kind)]++;
     record(TraceKind::fault, node, static_cast<uint64_t>(kind), detail);
+    if (log_faults_) log_fault(node, kind, detail);
   }
+  // Prints the nemesis's faults (not the per-message and per-I/O ones) to stderr as they
+  // happen, in the replicas' protocol log format (KEEL_VSR_LOG): debugging only.
+  void set_log_faults(bool enabled) { log_faults_ = enabled; }
 
   // Runs the next event due at or before deadline_ns, tracing the scheduling decision.
   bool step(uint64_t deadline_ns) {
@@ -116,6 +120,9 @@ class World {
   Trace& trace_;
   StorageFaultBudget storage_budget_;
   FaultCounts faults_{};
+  bool log_faults_ = false;
+
+  void log_fault(uint32_t node, FaultKind kind, uint64_t detail) const;
 };
 
 }  // namespace keel::sim

@@ -54,6 +54,8 @@ const char* replica_event_name(ReplicaEvent event) {
       return "client_evictions";
     case ReplicaEvent::write_verify_retry:
       return "write_verify_retries";
+    case ReplicaEvent::view_change_voted:
+      return "view_change_votes";
     case ReplicaEvent::count_:
       break;
   }

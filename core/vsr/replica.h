@@ -45,6 +45,7 @@ enum class ReplicaEvent : uint8_t {
   clock_rejected,      // a replica's clock was outside the agreed interval
   client_evicted,      // a session left the client table to make room
   write_verify_retry,  // a WAL write read back wrong (misdirected or damaged) and was redone
+  view_change_voted,   // a do_view_change decided on: made durable, then sent
   count_,
 };
 const char* replica_event_name(ReplicaEvent event);

@@ -402,6 +402,11 @@ class Cluster {
     }
     return run_until_converged();
   }
+  // start_with_one_increment_each, then the primary the cluster settled on.
+  std::optional<uint32_t> start_and_find_primary(uint32_t clients) {
+    if (!start_with_one_increment_each(clients)) return std::nullopt;
+    return primary();
+  }
 
  private:
   void start(uint32_t r) {
@@ -596,8 +601,7 @@ TEST(VsrScenario, PrimaryCrashMidPipeline) {
 // primary saw run never.
 TEST(VsrScenario, PartitionedOldPrimaryStillReceivingRequests) {
   Cluster cluster(options_with_impatient_client(202));
-  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
-  const std::optional<uint32_t> found = cluster.primary();
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint64_t view_before = cluster.replica(p).view();
@@ -733,8 +737,7 @@ TEST(VsrScenario, RestartWithTornLastPrepare) {
 // must win: the cluster settles in one view with one primary, the same log and the same state.
 TEST(VsrScenario, TwoConcurrentViewChanges) {
   Cluster cluster(options(404, 2));
-  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
-  const std::optional<uint32_t> found = cluster.primary();
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t b1 = (p + 1) % 3, b2 = (p + 2) % 3;
@@ -783,8 +786,7 @@ TEST(VsrScenario, TwoConcurrentViewChanges) {
 // must be repaired from the peer.
 TEST(VsrScenario, BackupCorruptedCommittedPrepare) {
   Cluster cluster(options(505, 2));
-  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
-  const std::optional<uint32_t> found = cluster.primary();
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t d = (p + 1) % 3;  // damaged; the primary of the next view
@@ -891,8 +893,7 @@ TEST(VsrScenario, ClientTableEvictsLeastRecentlyUsedOfThree) {
 // the op under some of them.
 void restart_keeps_promises(uint64_t seed) {
   Cluster cluster(options(seed, 2));
-  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
-  const std::optional<uint32_t> found = cluster.primary();
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t b = (p + 1) % 3;  // acknowledges
@@ -942,8 +943,7 @@ TEST(VsrScenario, RestartKeepsPromises) {
 // committed, as far as it can tell), fetch their bodies, and commit them once each.
 TEST(VsrScenario, NewPrimaryAdoptsOpsItNeverSaw) {
   Cluster cluster(options(111, 4));
-  ASSERT_TRUE(cluster.start_with_one_increment_each(4));
-  const std::optional<uint32_t> found = cluster.primary();
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(4);
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t d = (p + 1) % 3;  // leads the next view; never sees the last two ops
@@ -983,8 +983,7 @@ TEST(VsrScenario, NewPrimaryAdoptsOpsItNeverSaw) {
 // them: every replica commits each op number with the same header.
 TEST(VsrScenario, OldPrimaryDiscardsOpsOnlyItPrepared) {
   Cluster cluster(options(112, 2));
-  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
-  const std::optional<uint32_t> found = cluster.primary();
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint64_t committed_op = cluster.replica(p).commit_max();
@@ -1113,8 +1112,7 @@ TEST(VsrScenario, WipedBackupRecoversAfterItsChosenCheckpointIsGone) {
 // When the old primary returns with its intact copy, k is kept and the client's write is there.
 TEST(VsrScenario, CommittedOpSurvivesCorruptionOfItsOnlyOtherCopy) {
   Cluster cluster(options(115, 2));
-  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
-  const std::optional<uint32_t> found = cluster.primary();
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint32_t b = (p + 1) % 3;  // acknowledges k, then loses it to corruption
@@ -1171,8 +1169,7 @@ TEST(VsrScenario, CommittedOpSurvivesCorruptionOfItsOnlyOtherCopy) {
 // v+1's primary make it ask for the view's log.)
 TEST(VsrScenario, RestartedOldPrimaryRejoinsWithoutAnotherViewChange) {
   Cluster cluster(options(808, 2));
-  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
-  const std::optional<uint32_t> found = cluster.primary();
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint64_t v = cluster.replica(p).view();
@@ -1198,6 +1195,66 @@ TEST(VsrScenario, RestartedOldPrimaryRejoinsWithoutAnotherViewChange) {
   EXPECT_NO_VIOLATIONS(cluster);
 }
 
+// VRR 4.2 step 2 and section 5 ("a replica that crashes and recovers must not forget promises it
+// made"): a vote (DOVIEWCHANGE) is a promise not to take part in older views, so the view it is
+// for is durable before the vote is sent. The old primary p is cut off with client 1; backup z
+// votes for view v+1 and crashes at once, then restarts as a bridge that reaches p and y (the
+// new view's primary), which cannot reach each other. Its vote never left, so view v+1 has not
+// formed: z may go on in view v and acknowledge p's op k, and y's view change then adopts k from
+// z's log. Had the vote left before the view was durable, y would have started view v+1 without
+// k, and z, learning of it before p's commit of k, would have dropped k for y's own op k: an
+// acknowledged increment lost.
+TEST(VsrScenario, VoteIsDurableBeforeItIsSent) {
+  Cluster cluster(options(212, 2));
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint64_t v = cluster.replica(p).view();
+  const uint32_t y = static_cast<uint32_t>((v + 1) % 3);  // primary of view v+1
+  const uint32_t z = 3 - p - y;                           // the voter that crashes
+  ASSERT_NE(z, p);
+  ASSERT_NE(z, y);
+
+  cluster.cut_off_with_client(p, 1);
+  const uint64_t votes_before = cluster.recorder().events(z, ReplicaEvent::view_change_voted);
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return cluster.recorder().events(z, ReplicaEvent::view_change_voted) > votes_before; },
+      5 * s));
+  EXPECT_EQ(cluster.replica(z).view(), v + 1);
+  cluster.crash(z);
+  // z stays down past any start_view, then restarts as the bridge; y does not reach it yet.
+  cluster.run_for(50 * ms);
+  cluster.block(z, p, false);
+  cluster.block(p, z, false);
+  cluster.block(y, z);
+  cluster.restart(z);
+  ASSERT_TRUE(
+      cluster.run_until([&] { return cluster.replica(z).status() != Status::starting; }, s));
+  EXPECT_EQ(cluster.replica(z).view(), v) << "its vote was not durable, so z is back in view v";
+
+  // p prepares client 1's increment as op k, and z acknowledges it: p commits k. Then p's
+  // messages stop reaching z (so z does not learn that k committed), and y's start.
+  const uint64_t k = cluster.replica(p).op() + 1;
+  const std::shared_ptr<Call> call = cluster.submit(1, incr_command(key_of(1)));
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(p).commit_max() >= k; }, 5 * s));
+  cluster.block(p, z);
+  cluster.block(y, z, false);
+  ASSERT_TRUE(cluster.run_until([&] { return call->done; }, 5 * s));
+  ASSERT_EQ(call->outcome.status, ClientOutcome::Status::ok);
+  EXPECT_EQ(call->outcome.op, k);
+
+  // y and z commit client 0's increment; then everyone meets again.
+  const std::optional<ClientOutcome> after = cluster.execute(0, incr_command(key_of(0)));
+  ASSERT_TRUE(after && after->status == ClientOutcome::Status::ok);
+  EXPECT_GT(after->op, k);
+  cluster.heal();
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_EQ(cluster.read(0, key_of(1)), "2");
+  EXPECT_EQ(cluster.read(0, key_of(0)), "2");
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
 // VRR 4.2 step 5 with PAR: a log view is durable before its replica acknowledges a prepare of that
 // view, so a replica of an older log view never acknowledged one. The old primary p prepares op
 // h+1 alone (cut off), and the others form view v' without it. Then the slot that would hold h+1
@@ -1208,8 +1265,7 @@ TEST(VsrScenario, RestartedOldPrimaryRejoinsWithoutAnotherViewChange) {
 // forever instead).
 TEST(VsrScenario, OlderLogViewNacksAnOpHiddenBehindADamagedSlot) {
   Cluster cluster(options_with_impatient_client(205));
-  ASSERT_TRUE(cluster.start_with_one_increment_each(2));
-  const std::optional<uint32_t> found = cluster.primary();
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
   ASSERT_TRUE(found);
   const uint32_t p = *found;
   const uint64_t h = cluster.replica(p).commit_max();

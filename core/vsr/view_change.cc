@@ -55,6 +55,7 @@ void Replica::Impl::start_view_change(uint64_t new_view, bool increment_attempts
   if (same || replica_count == 1) {
     // It already promised this view before a restart (or needs nobody's agreement).
     if (!do_view_change_sent) {
+      event(ReplicaEvent::view_change_voted);
       const uint64_t voted_view = view;
       persist([this, voted_view] {
         if (view != voted_view || status != Status::view_change || do_view_change_sent) return;
@@ -82,6 +83,7 @@ void Replica::Impl::on_start_view_change(const proto::StartViewChange& message) 
   const uint32_t agreeing = static_cast<uint32_t>(
       std::count(start_view_change_from.begin(), start_view_change_from.end(), true));
   if (agreeing < quorum || do_view_change_sent) return;
+  event(ReplicaEvent::view_change_voted);
   // The vote is a promise: it is durable before it is sent (docs/vsr.md, "View changes").
   const uint64_t voted_view = view;
   do_view_change_sent = true;
