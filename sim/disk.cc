@@ -86,19 +86,21 @@ bool SimDisk::hit_sector_or_block(uint64_t sector, bool (SimDisk::*hit)(uint64_t
   if (fraction <= 0 || recent_writes_count_ == 0 || !world_.random().chance(fraction)) {
     return (this->*hit)(sector);
   }
-  return hit_recent_block(hit);
+  return hit_recent_block(hit, false);
 }
 
-bool SimDisk::damage_recent_block() {
+bool SimDisk::damage_recent_block(bool newest) {
   if (recent_writes_count_ == 0) return false;
-  return hit_recent_block(&SimDisk::damage_sector);
+  return hit_recent_block(&SimDisk::damage_sector, newest);
 }
 
-bool SimDisk::hit_recent_block(bool (SimDisk::*hit)(uint64_t)) {
+bool SimDisk::hit_recent_block(bool (SimDisk::*hit)(uint64_t), bool newest) {
   KEEL_ASSERT(recent_writes_count_ > 0);
   const uint64_t recent = std::min<uint64_t>(recent_writes_count_, recent_writes_.size());
+  const uint64_t back = newest ? 0 : world_.random().uniform(recent);  // 0: the newest
+  const uint64_t index = (recent_writes_count_ - 1 - back) % recent_writes_.size();
   const StorageFaultBudget& budget = world_.storage_budget();
-  const uint64_t block = budget.domain_of(recent_writes_[world_.random().uniform(recent)]);
+  const uint64_t block = budget.domain_of(recent_writes_[index]);
   bool any = false;
   // Rare (a fault), so a scan of the disk is cheap enough; a block's sectors need not be
   // adjacent (a WAL slot's ring header and its prepare).

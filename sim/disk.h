@@ -40,9 +40,9 @@ class SimDisk final : public io::BlockStorage {
   // Direct fault injection, for tests. Each returns false if the budget refuses it.
   bool damage_sector(uint64_t sector);
   bool fail_sector(uint64_t sector);
-  // Damages every sector of the logical block of one of the latest writes (nothing if there
-  // were none); false if the budget refused every sector.
-  bool damage_recent_block();
+  // Damages every sector of the logical block of the newest write, or of one of the latest
+  // writes (nothing if there were none); false if the budget refused every sector.
+  bool damage_recent_block(bool newest);
 
   // What a crash would keep right now, and what a read would see: for tests and checkers.
   std::span<const uint8_t> durable_bytes() const { return durable_; }
@@ -81,8 +81,9 @@ class SimDisk final : public io::BlockStorage {
   // logical block (the fault domain) of one of the latest writes. Returns whether any sector
   // was hit.
   bool hit_sector_or_block(uint64_t sector, bool (SimDisk::*hit)(uint64_t));
-  // Damages (or fails) every sector of the logical block of one of the latest writes.
-  bool hit_recent_block(bool (SimDisk::*hit)(uint64_t));
+  // Damages (or fails) every sector of the logical block of the newest write, or of one of the
+  // latest writes.
+  bool hit_recent_block(bool (SimDisk::*hit)(uint64_t), bool newest);
   // Puts data in the current image; faulty says whether it is what the caller meant to write.
   void land(uint64_t sector_first, std::span<const uint8_t> data, bool faulty);
   // Called before the current image of sector changes: keeps the content pending syncs captured,

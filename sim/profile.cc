@@ -62,12 +62,18 @@ Profile derive_profile(uint64_t seed, const ProfileLimits& limits) {
   // Drawn last, so that the draws above stay what they were before it existed.
   disk.recent_block_fraction = random.chance(0.5) ? random.unit() : 0.0;
   // Likewise.
-  if (nemesis.crashes && random.chance(0.5)) {
+  if (nemesis.crashes && random.chance(0.75)) {
     nemesis.moment_crash_probability = 0.05 + 0.45 * random.unit();
     nemesis.moment_crash_delay_mean_ns = random.range(100, 3000) * 1'000;
     // Drawn last again, for the same reason.
-    nemesis.moment_damage_probability = maybe_rate(random, 1.0);
-    nemesis.moment_bridge_probability = maybe_rate(random, 1.0);
+    nemesis.moment_damage_probability = random.unit();
+    nemesis.moment_bridge_probability = random.unit();
+  }
+  // Three replicas in a third more of the runs: the smallest cluster in which one replica's
+  // fault is a minority's, where a broken promise of one replica is most often decisive.
+  if (limits.replicas_forced == 0 && limits.replicas_min <= 3 && limits.replicas_max >= 3 &&
+      random.chance(1.0 / 3)) {
+    profile.replicas = 3;
   }
   return profile;
 }

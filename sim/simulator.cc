@@ -453,7 +453,7 @@ void Simulator::aim_at_moment_crash(io::NodeId replica, uint64_t downtime_ns) {
   const NemesisProfile& nemesis = profile_.nemesis;
   io::Random& random = world_->random();
   if (nemesis.moment_damage_probability > 0 && random.chance(nemesis.moment_damage_probability) &&
-      nodes_[replica]->disk()->damage_recent_block()) {
+      nodes_[replica]->disk()->damage_recent_block(random.chance(0.5))) {
     world_->fault(replica, FaultKind::disk_moment_damage, 0);
   }
   if (nemesis.moment_bridge_probability > 0 && profile_.replicas >= 3 &&

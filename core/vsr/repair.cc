@@ -132,6 +132,9 @@ void Replica::Impl::on_prepare_repair(const proto::Prepare& prepare, io::NodeId 
   const uint64_t k = header.op();
   if (status == Status::view_change && primary_of(view) == self && !installing) {
     // The new primary waits for it: kept aside until the log is decided.
+    if (view_change_headers.size() < config.wal_slots) {
+      view_change_headers.emplace(header.checksum(), header);
+    }
     if (view_change_prepares.size() < 2 * size_t{config.pipeline_max}) {
       view_change_prepares.emplace(header.checksum(), prepare);
     }

@@ -243,8 +243,12 @@ struct Replica::Impl {
   uint64_t view_change_tick = 0;
   uint32_t view_change_attempts = 0;
   uint64_t start_view_requested_tick = 0;
-  // Bodies the new primary fetched while deciding (bounded: 2 * pipeline_max).
+  // Bodies the new primary fetched while deciding (bounded: 2 * pipeline_max), and the headers
+  // of all it fetched (bounded: wal_slots; small), both by checksum. The headers extend the log
+  // down from its head, which may take many fetches: with room for the bodies only, a walk down
+  // past 2 * pipeline_max damaged entries dropped what it fetched and waited forever (seed 712).
   std::map<uint64_t, proto::Prepare> view_change_prepares;
+  std::map<uint64_t, proto::Header> view_change_headers;
 
   // Recovery (VRR 4.3).
   uint64_t recovery_nonce = 0;

@@ -38,6 +38,7 @@ void Replica::Impl::start_view_change(uint64_t new_view, bool increment_attempts
     start_view_change_from.assign(replica_count, false);
     do_view_changes.clear();
     view_change_prepares.clear();
+    view_change_headers.clear();
     do_view_change_sent = false;
     installing = false;
     pipeline.clear();
@@ -265,9 +266,9 @@ void Replica::Impl::try_finish_view_change() {
   for (uint64_t k = head; k > commit_best + 1; k--) {
     const auto upper = candidate.find(k);
     if (upper == candidate.end() || candidate.count(k - 1) > 0) continue;
-    const auto fetched = view_change_prepares.find(upper->second.parent());
-    if (fetched != view_change_prepares.end() && fetched->second.header().op() == k - 1) {
-      candidate.emplace(k - 1, fetched->second.header());
+    const auto fetched = view_change_headers.find(upper->second.parent());
+    if (fetched != view_change_headers.end() && fetched->second.op() == k - 1) {
+      candidate.emplace(k - 1, fetched->second);
     }
   }
 
@@ -478,6 +479,7 @@ void Replica::Impl::become_normal(uint64_t new_view, uint64_t new_op, bool as_pr
   installing = false;
   do_view_changes.clear();
   view_change_prepares.clear();
+  view_change_headers.clear();
   do_view_change_sent = false;
   view_change_attempts = 0;
   primary_contact_tick = ticks;
