@@ -65,6 +65,9 @@ class ProtocolUnderTest {
   // Which sectors form one logical block, for the storage-fault bound (sim/world.h): the same
   // domain is faulty on at most f replicas at once. By default every sector is its own domain.
   virtual uint64_t fault_domain(uint64_t sector) const { return sector; }
+  // Sectors that each hold a copy of one structure: storage faults never take all of them on one
+  // replica (StorageFaultBudget::set_copy_sectors). None by default. Asked after setup().
+  virtual std::vector<uint64_t> copy_sectors() const { return {}; }
   // A protocol without a way to detect a stale block (redundant headers, say) may opt out of
   // misdirected writes; the simulator then never injects them for it.
   virtual bool survives_misdirected_writes() const { return true; }

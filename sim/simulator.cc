@@ -81,6 +81,7 @@ void Simulator::boot() {
   const uint32_t endpoints = replicas + profile_.clients;
   // The protocol knows its disk size only once it has seen the profile.
   protocol_.setup(profile_, *this);
+  world_->storage_budget().set_copy_sectors(protocol_.copy_sectors());
   network_ = std::make_unique<SimNetwork>(*world_, endpoints, profile_.network);
   io::Random& random = world_->random();
   std::vector<SimNode*> attached;

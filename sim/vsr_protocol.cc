@@ -8,7 +8,9 @@
 #include <cstdlib>
 
 #include "core/vsr/client.h"
+#include "core/vsr/header.h"
 #include "core/vsr/replica.h"
+#include "core/vsr/superblock.h"
 #include "io/assert.h"
 #include "sim/convergence.h"
 #include "sim/disk.h"
@@ -210,6 +212,15 @@ std::unique_ptr<Process> VsrProtocol::start_replica(io::NodeId replica, io::Env 
 
 std::unique_ptr<Process> VsrProtocol::start_client(io::NodeId client, io::Env env) {
   return std::make_unique<ClientProcess>(*shared_, client, env, front_);
+}
+
+std::vector<uint64_t> VsrProtocol::copy_sectors() const {
+  // The superblock's copies, one sector each (core/vsr/superblock.h).
+  const vsr::Layout layout(shared_->config);
+  const uint64_t first = layout.superblock_offset_bytes / io::BlockStorage::sector_size_bytes;
+  std::vector<uint64_t> sectors;
+  for (uint64_t copy = 0; copy < vsr::Superblock::copies; copy++) sectors.push_back(first + copy);
+  return sectors;
 }
 
 uint64_t VsrProtocol::fault_domain(uint64_t sector) const {

@@ -39,6 +39,7 @@ class VsrProtocol final : public ProtocolUnderTest {
   std::unique_ptr<Process> start_replica(io::NodeId replica, io::Env env) override;
   std::unique_ptr<Process> start_client(io::NodeId client, io::Env env) override;
   uint64_t fault_domain(uint64_t sector) const override;
+  std::vector<uint64_t> copy_sectors() const override;
   bool converged(std::span<const io::NodeId> core) override;
   std::optional<io::NodeId> leader() const override;
   std::optional<std::string> check_final() override;

@@ -23,6 +23,12 @@ uint32_t StorageFaultBudget::domain_mask(uint64_t domain) const {
 bool StorageFaultBudget::allows(uint32_t node, uint64_t sector_first, uint64_t sector_count) const {
   KEEL_ASSERT(node < 32);
   if (faults_max_ == 0) return false;
+  uint64_t copies_faulty = 0;
+  for (const uint64_t copy : copy_sectors_) {
+    const bool hit = copy >= sector_first && copy < sector_first + sector_count;
+    if (hit || faulty(node, copy)) copies_faulty++;
+  }
+  if (!copy_sectors_.empty() && copies_faulty == copy_sectors_.size()) return false;
   for (uint64_t sector = sector_first; sector < sector_first + sector_count; sector++) {
     if (!within(domain_mask(domain(sector)) | (1u << node))) return false;
   }

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "io/random.h"
@@ -50,6 +51,12 @@ class StorageFaultBudget {
 
   uint32_t faults_max() const { return faults_max_; }
   void set_domain_of(DomainOf domain_of) { domain_of_ = std::move(domain_of); }
+  // Sectors that each hold a copy of one structure (VSR's superblock): faults never take all of
+  // them on one replica, since that loses the replica's state like a wipe, which the nemesis
+  // injects on its own within its own bound (seed 7584 lost all four superblock copies of a
+  // replica to latent errors aimed at its latest writes, and the cluster, which needed that
+  // replica's log, could not let it recover).
+  void set_copy_sectors(std::vector<uint64_t> sectors) { copy_sectors_ = std::move(sectors); }
   bool allows(uint32_t node, uint64_t sector_first, uint64_t sector_count) const;
   void mark(uint32_t node, uint64_t sector_first, uint64_t sector_count);
   void heal(uint32_t node, uint64_t sector_first, uint64_t sector_count);
@@ -67,6 +74,7 @@ class StorageFaultBudget {
 
   uint32_t faults_max_;
   DomainOf domain_of_;
+  std::vector<uint64_t> copy_sectors_;
   uint32_t wiped_mask_ = 0;
   std::array<uint64_t, 32> node_fault_count_{};  // faulty sectors per node
   // Only looked up and updated, never iterated in an order that matters.

@@ -122,6 +122,25 @@ TEST(StorageFaultBudget, SetDomainOfGroupsSectorsIntoOneDomain) {
   EXPECT_TRUE(budget.allows(1, 2, 1));
 }
 
+// Copies of one structure (VSR's superblock): any of them may be faulty on a node, never all.
+TEST(StorageFaultBudget, TheLastIntactCopyOnANodeIsNeverFaulted) {
+  StorageFaultBudget budget(3);
+  budget.set_copy_sectors({0, 1, 2, 3});
+  budget.mark(0, 0, 1);
+  budget.mark(0, 1, 2);
+  EXPECT_FALSE(budget.allows(0, 3, 1));  // the last one
+  EXPECT_FALSE(budget.allows(0, 2, 5));  // a range that takes it
+  EXPECT_TRUE(budget.allows(0, 4, 1));   // other sectors are as before
+  EXPECT_TRUE(budget.allows(1, 3, 1));   // and other nodes
+  budget.heal(0, 1, 1);
+  EXPECT_TRUE(budget.allows(0, 3, 1));
+
+  StorageFaultBudget fresh(3);
+  fresh.set_copy_sectors({0, 1, 2, 3});
+  EXPECT_FALSE(fresh.allows(1, 0, 4));  // one range that takes them all
+  EXPECT_TRUE(fresh.allows(1, 0, 3));
+}
+
 TEST(StorageFaultBudget, DomainStaysFaultyUntilEveryFaultySectorInItIsHealed) {
   StorageFaultBudget budget(3, [](uint64_t sector) { return sector / 4; });
   budget.mark(0, 1, 1);

@@ -262,6 +262,15 @@ void Replica::Impl::try_finish_view_change() {
     return;
   }
 
+  // The head is named by its checksum even where no log in hand carries its header (a replica
+  // restarted in the newest log view knows its head from its superblock only): once fetched, it
+  // starts the chain (seed 4415 waited forever, fetching nothing).
+  if (candidate.count(head) == 0) {
+    const auto fetched = view_change_headers.find(head_checksum);
+    if (fetched != view_change_headers.end() && fetched->second.op() == head) {
+      candidate.emplace(head, fetched->second);
+    }
+  }
   // Entries fetched while deciding extend the log down from the head: each names its parent.
   for (uint64_t k = head; k > commit_best + 1; k--) {
     const auto upper = candidate.find(k);
@@ -303,6 +312,8 @@ void Replica::Impl::try_finish_view_change() {
     }
     if (checksum != 0) {
       request_prepare(k, checksum);
+    } else if (candidate.count(head) == 0) {
+      request_prepare(head, head_checksum);  // the chain starts at the head
     } else {
       // The chain down from the head has not reached k yet: fetch the lowest entry it names
       // (seed 8113 waited forever for an op no log in hand named).
