@@ -94,11 +94,10 @@ void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io:
   }
   if (e == nullptr || !e->present || e->writing) return;
   if (message.checksum() != 0 && e->header.checksum() != message.checksum()) return;
-  // By number, only what is surely the log's: linked to the head, or committed here (committed
-  // ops are final; seed 2183: a backup restarted without a checkpoint asked the primary for its
-  // committed ops by number, and the primary, whose chain check stops above its commit, never
-  // answered).
-  if (message.checksum() == 0 && !e->verified && message.op() > commit_min) return;
+  // By number, only what is surely the log's: linked to the head. (Not "at or below the commit":
+  // after a state transfer, entries there may be leftovers of another branch that were never
+  // applied; answering with them broke convergence in seed 534.)
+  if (message.checksum() == 0 && !e->verified) return;
   // Asked by number, the primary answers from its log and says so; asked by checksum, anyone
   // answers with whatever entry has that checksum.
   const bool from_log = message.checksum() == 0;
