@@ -163,8 +163,7 @@ void SimDisk::complete_write(uint64_t offset_bytes, std::vector<uint8_t> data,
     const uint64_t elsewhere = random.uniform(sector_count() - sectors + 1);
     // The landing zone must not overlap the target, which keeps its stale data; both are faulty.
     const bool overlaps = elsewhere < target_first + sectors && target_first < elsewhere + sectors;
-    if (!overlaps && budget.allows(node_.id(), target_first, sectors) &&
-        budget.allows(node_.id(), elsewhere, sectors)) {
+    if (!overlaps && budget.allows_both(node_.id(), target_first, sectors, elsewhere, sectors)) {
       budget.mark(node_.id(), target_first, sectors);
       budget.mark(node_.id(), elsewhere, sectors);
       for (uint64_t sector = target_first; sector < target_first + sectors; sector++) {

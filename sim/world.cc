@@ -21,16 +21,30 @@ uint32_t StorageFaultBudget::domain_mask(uint64_t domain) const {
 }
 
 bool StorageFaultBudget::allows(uint32_t node, uint64_t sector_first, uint64_t sector_count) const {
+  return allows_ranges(node, {Range{sector_first, sector_count}});
+}
+
+bool StorageFaultBudget::allows_both(uint32_t node, uint64_t first_a, uint64_t count_a,
+                                     uint64_t first_b, uint64_t count_b) const {
+  return allows_ranges(node, {Range{first_a, count_a}, Range{first_b, count_b}});
+}
+
+bool StorageFaultBudget::allows_ranges(uint32_t node, std::initializer_list<Range> ranges) const {
   KEEL_ASSERT(node < 32);
   if (faults_max_ == 0) return false;
   uint64_t copies_faulty = 0;
   for (const uint64_t copy : copy_sectors_) {
-    const bool hit = copy >= sector_first && copy < sector_first + sector_count;
-    if (hit || faulty(node, copy)) copies_faulty++;
+    bool hit = faulty(node, copy);
+    for (const Range& range : ranges) {
+      hit = hit || (copy >= range.first && copy < range.first + range.count);
+    }
+    if (hit) copies_faulty++;
   }
   if (!copy_sectors_.empty() && copies_faulty == copy_sectors_.size()) return false;
-  for (uint64_t sector = sector_first; sector < sector_first + sector_count; sector++) {
-    if (!within(domain_mask(domain(sector)) | (1u << node))) return false;
+  for (const Range& range : ranges) {
+    for (uint64_t sector = range.first; sector < range.first + range.count; sector++) {
+      if (!within(domain_mask(domain(sector)) | (1u << node))) return false;
+    }
   }
   return true;
 }

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -58,6 +59,9 @@ class StorageFaultBudget {
   // replica's log, could not let it recover).
   void set_copy_sectors(std::vector<uint64_t> sectors) { copy_sectors_ = std::move(sectors); }
   bool allows(uint32_t node, uint64_t sector_first, uint64_t sector_count) const;
+  // Both ranges faulty at once (a misdirected write's target and landing zone).
+  bool allows_both(uint32_t node, uint64_t first_a, uint64_t count_a, uint64_t first_b,
+                   uint64_t count_b) const;
   void mark(uint32_t node, uint64_t sector_first, uint64_t sector_count);
   void heal(uint32_t node, uint64_t sector_first, uint64_t sector_count);
   bool allows_wipe(uint32_t node) const;
@@ -68,6 +72,11 @@ class StorageFaultBudget {
   bool node_faulty(uint32_t node) const;
 
  private:
+  struct Range {
+    uint64_t first;
+    uint64_t count;
+  };
+  bool allows_ranges(uint32_t node, std::initializer_list<Range> ranges) const;
   uint64_t domain(uint64_t sector) const { return domain_of_ ? domain_of_(sector) : sector; }
   uint32_t domain_mask(uint64_t domain) const;
   bool within(uint32_t mask) const;

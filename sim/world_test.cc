@@ -139,6 +139,8 @@ TEST(StorageFaultBudget, TheLastIntactCopyOnANodeIsNeverFaulted) {
   fresh.set_copy_sectors({0, 1, 2, 3});
   EXPECT_FALSE(fresh.allows(1, 0, 4));  // one range that takes them all
   EXPECT_TRUE(fresh.allows(1, 0, 3));
+  EXPECT_FALSE(fresh.allows_both(1, 0, 2, 2, 2));  // or two (seeds 6552, 8652: a misdirection)
+  EXPECT_TRUE(fresh.allows_both(1, 0, 2, 8, 2));
 }
 
 TEST(StorageFaultBudget, DomainStaysFaultyUntilEveryFaultySectorInItIsHealed) {
