@@ -47,14 +47,22 @@ void Replica::Impl::repair_tick() {
     } else if (e.expected_op == k) {
       checksum = e.expected_checksum;
     }
+    // A backup's header that the chain has not confirmed may be a leftover of an abandoned
+    // branch that nobody holds any more (seed 2183): every other ask goes to the primary by
+    // number, whose answer replaces it.
+    if (backup && holds && !e.verified && e.repair_asks % 2 == 1) checksum = 0;
     if (checksum == 0 && !backup) continue;
     e.repair_tick = ticks;
     budget--;
-    request_prepare(k, checksum);
+    request_prepare(k, checksum, e.repair_asks++);
   }
 }
 
-void Replica::Impl::request_prepare(uint64_t op_wanted, uint64_t checksum) {
+// By number, only the primary answers. By checksum, the ask-th try goes to the ask-th peer,
+// so every entry's tries cycle through all peers (a shared cursor sent the same entry to the
+// same unreachable peer every round whenever the round's count was a multiple of the peers',
+// seed 2183).
+void Replica::Impl::request_prepare(uint64_t op_wanted, uint64_t checksum, uint32_t ask) {
   if (replica_count == 1) return;
   debug("request_prepare op {} checksum {:016x}", op_wanted, checksum);
   proto::RequestPrepare message;
@@ -69,9 +77,9 @@ void Replica::Impl::request_prepare(uint64_t op_wanted, uint64_t checksum) {
     broadcast(Kind::request_prepare, message);
     return;
   }
-  repair_peer_cursor = (repair_peer_cursor + 1) % replica_count;
-  if (repair_peer_cursor == self) repair_peer_cursor = (repair_peer_cursor + 1) % replica_count;
-  send(repair_peer_cursor, Kind::request_prepare, message);
+  const uint32_t peer = (self + 1 + (op_wanted + ask) % (replica_count - 1)) % replica_count;
+  KEEL_ASSERT(peer != self);
+  send(peer, Kind::request_prepare, message);
 }
 
 void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io::NodeId from) {
@@ -79,8 +87,9 @@ void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io:
   if (status != Status::normal && status != Status::view_change) return;
   if (message.checksum() == 0 && !is_primary()) return;
   const LogEntry* e = entry_if(message.op());
-  debug("asked for op {} by {}: have {} present {} writing {}", message.op(), from, e != nullptr,
-        e != nullptr && e->present, e != nullptr && e->writing);
+  debug("asked for op {} by {}: have {:016x} present {} writing {} verified {}", message.op(), from,
+        e != nullptr ? e->header.checksum() : 0, e != nullptr && e->present,
+        e != nullptr && e->writing, e != nullptr && e->verified);
   if (e == nullptr && message.checksum() != 0) {
     // Not in memory (committed before a restart, and not reloaded), but perhaps still in the
     // WAL: the ring says so, and the read checks it (seed 9136: the only copies of two committed
@@ -94,10 +103,12 @@ void Replica::Impl::on_request_prepare(const proto::RequestPrepare& message, io:
   }
   if (e == nullptr || !e->present || e->writing) return;
   if (message.checksum() != 0 && e->header.checksum() != message.checksum()) return;
-  // By number, only what is surely the log's: linked to the head. (Not "at or below the commit":
-  // after a state transfer, entries there may be leftovers of another branch that were never
-  // applied; answering with them broke convergence in seed 534.)
-  if (message.checksum() == 0 && !e->verified) return;
+  // By number, only what is surely the log's: linked to the head, or executed here. (Not "at
+  // or below the commit": after a state transfer, entries there may be leftovers of another
+  // branch that were never applied; answering with them broke convergence in seed 534. Nor
+  // only the linked ones: the chain is checked down to the commit, so a backup that restarted
+  // without a checkpoint waited forever for ops the primary had executed, seeds 2183, 9911.)
+  if (message.checksum() == 0 && !e->verified && !e->applied) return;
   // Asked by number, the primary answers from its log and says so; asked by checksum, anyone
   // answers with whatever entry has that checksum.
   const bool from_log = message.checksum() == 0;

@@ -1016,6 +1016,8 @@ void Replica::Impl::apply_prepare(const proto::Header& header, const std::string
   last_timestamp_ns = std::max(last_timestamp_ns, header.timestamp_ns());
   commit_min = header.op();
   commit_min_checksum = header.checksum();
+  LogEntry& e = entry(commit_min);
+  if (e.known && e.header.checksum() == commit_min_checksum) e.applied = true;
   debug("committed op {}", commit_min);
   after_commit(header);
 }

@@ -30,11 +30,13 @@ struct LogEntry {
   proto::Header header;
   bool known = false;     // header is the entry of op header.op() in this replica's log
   bool verified = false;  // linked by the hash chain to the log's head
+  bool applied = false;   // this replica executed it: committed, so safe to serve by number
   bool present = false;   // its body is durable on this disk
   bool writing = false;
   uint64_t expected_checksum = 0;  // when !known: the checksum the chain demands (0: unknown)
   uint64_t expected_op = 0;        // when !known: the op this slot must hold (0: none)
   uint64_t repair_tick = 0;        // when it was last asked of a peer
+  uint32_t repair_asks = 0;        // how often: each ask goes to the next peer
   bool scrub_damaged = false;      // the scrubber found it damaged; counted once repaired
 };
 
@@ -146,7 +148,7 @@ struct Replica::Impl {
 
   // --- repair.cc ---
   void repair_tick();
-  void request_prepare(uint64_t op, uint64_t checksum);
+  void request_prepare(uint64_t op, uint64_t checksum, uint32_t ask = 0);
   void on_request_prepare(const proto::RequestPrepare& message, io::NodeId from);
   // Reads op's prepare from the WAL and sends it to a peer if it still has this checksum.
   void send_prepare_from_wal(uint64_t op, uint64_t checksum, io::NodeId to, bool from_log);
@@ -260,7 +262,6 @@ struct Replica::Impl {
   bool checkpointing = false;
 
   // Repair and scrubbing.
-  uint32_t repair_peer_cursor = 0;
   uint64_t scrub_cursor = 0;
   uint32_t scrubs_in_flight = 0;
 

@@ -380,8 +380,13 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
       });
     });
   };
-  // The new log is trusted from its head down, link by link; nothing of the old log is.
-  for (LogEntry& e : log) e.verified = false;
+  // The new log is trusted from its head down, link by link; nothing of the old log is, nor
+  // what the old chain expected of a slot (seed 2183: a backup asked forever for an op by the
+  // checksum an abandoned branch had named).
+  for (LogEntry& e : log) {
+    e.verified = false;
+    if (!e.known) e.expected_op = e.expected_checksum = 0;
+  }
   truncate_after(std::max(commit_min, std::min(op, new_op)));
   for (const proto::Header& header : headers) {
     if (header.op() <= commit_min || header.op() > new_op || !can_write(header.op())) continue;
