@@ -107,6 +107,7 @@ proto::DoViewChange Replica::Impl::make_do_view_change() const {
   dvc.set_replica(self);
   dvc.set_nack_floor_op(nack_floor_op);
   dvc.set_head_checksum(header_checksum_of(op));
+  dvc.set_commit_min_checksum(header_checksum_of(commit_min));
   for (uint64_t k = commit_min + 1; k <= op; k++) {
     const LogEntry* e = entry_if(k);
     if (e == nullptr || !e->verified) continue;
@@ -299,7 +300,17 @@ void Replica::Impl::try_finish_view_change() {
       head_checksum = below != candidate.end()   ? below->second.checksum()
                       : found != candidate.end() ? found->second.parent()
                                                  : 0;
-      if (head_checksum == 0) return;  // the new head's identity is unknown yet
+      // A head that is a committed op no log lists (logs list only what their replicas have
+      // not applied) is named by the log that applied it (seed 5616 waited forever for it).
+      for (const auto& [replica, dvc] : do_view_changes) {
+        if (head_checksum == 0 && dvc.commit_min() == k - 1) {
+          head_checksum = dvc.commit_min_checksum();
+        }
+      }
+      if (head_checksum == 0) {
+        debug("view {}: op {} is nacked, but the identity of op {} is unknown yet", view, k, k - 1);
+        return;
+      }
       event(ReplicaEvent::truncated_by_nacks);
       debug("view {}: op {} ({:016x}) has no body in reach and {} nacks: truncated", view, k,
             checksum, nacks(k, checksum, unnamed));
