@@ -179,17 +179,27 @@ void Superblock::write(const proto::SuperblockState& state,
 
 void Superblock::write_copy(uint32_t slot, absl::AnyInvocable<void(bool durable)> done,
                             bool ok_so_far) {
-  if (slot == copies) {
-    storage_.sync([ok_so_far, done = std::move(done)](io::IoStatus status) mutable {
-      done(ok_so_far && status == io::IoStatus::ok);
-    });
-    return;
-  }
+  KEEL_ASSERT(slot < copies);
   const std::span<const uint8_t> sector(buffer_.data() + slot * sector_size, sector_size);
-  storage_.write(zone_offset_bytes_ + slot * sector_size, sector,
-                 [this, slot, ok_so_far, done = std::move(done)](io::IoStatus status) mutable {
-                   write_copy(slot + 1, std::move(done), ok_so_far && status == io::IoStatus::ok);
-                 });
+  storage_.write(
+      zone_offset_bytes_ + slot * sector_size, sector,
+      [this, slot, ok_so_far, done = std::move(done)](io::IoStatus status) mutable {
+        const bool ok = ok_so_far && status == io::IoStatus::ok;
+        const uint32_t next = slot + 1;
+        if (next != copies / 2 && next != copies) {
+          write_copy(next, std::move(done), ok);
+          return;
+        }
+        // Each half is synced before the next is touched (see the write rule).
+        storage_.sync([this, next, ok, done = std::move(done)](io::IoStatus synced) mutable {
+          const bool durable = ok && synced == io::IoStatus::ok;
+          if (next == copies) {
+            done(durable);
+          } else {
+            write_copy(next, std::move(done), durable);
+          }
+        });
+      });
 }
 
 const char* copy_status_name(Superblock::CopyStatus status) {

@@ -5,9 +5,13 @@
 // Each copy is one 4096-byte sector: [checksum u64][sequence u64][slot u8][7 zero bytes]
 // [body size u32][body: SuperblockState]. The checksum is XXH3-64 over the rest of the sector.
 //
-// Write rule: a new state gets sequence + 1 and is written to every copy, 0 to 3, one after the
-// other, then synced once. The update is durable when the sync completes, and not before: a
-// crash earlier may leave any mix of old, new, torn and missing copies.
+// Write rule: a new state gets sequence + 1 and is written to copies 0 and 1, synced, then to
+// copies 2 and 3, synced. The update is durable when the second sync completes, and not before.
+// A crash tears or loses at most the half in flight: the other half holds the old state (first
+// half in flight) or the new one (second half), so no crash loses the superblock. (Written all
+// at once with one sync, a crash could tear all four, and a replica that crashed while voting
+// lost its superblock and had to recover from peers that might be waiting for its log;
+// superblock_test shows it with a state that fills the sector.)
 //
 // Read rule: a copy counts only if its checksum is right, it sits in the slot it names (else a
 // misdirected write put it there), and it names this cluster and replica. The copy with the
