@@ -329,6 +329,7 @@ void Replica::Impl::check_commit_stall() {
     if (r == self || peer_checkpoint_op[r] <= commit_min) continue;
     start_state_transfer("the next op is missing and a peer has checkpointed past it");
     transfer.peer = r;
+    transfer.optional = true;
     commit_stall_op = 0;
     return;
   }
@@ -346,6 +347,16 @@ void Replica::Impl::state_transfer_tick() {
       return;
     }
     check_commit_stall();
+    return;
+  }
+  // Started for a stalled commit, it gives way to repair again if no peer sends a chunk: the
+  // peer that checkpointed past the stall may be out of reach for good, and the ops may be in
+  // reach in the WALs of the others (seed 8031 waited forever, repairing nothing meanwhile).
+  if (transfer.optional &&
+      ticks - transfer.progress_tick > config.ticks(config.recovery_timeout_ms)) {
+    debug("state transfer: no chunk within the recovery timeout: back to repair");
+    transfer = Transfer{};
+    commit_stall_op = 0;
     return;
   }
   // The checkpoint it started on may have left every peer's retention since (seed 1338 asked for
@@ -463,6 +474,7 @@ void Replica::Impl::finish_state_transfer() {
     if (e.known && e.header.op() <= target.op()) e = LogEntry{};
     if (!e.known && e.expected_op <= target.op()) e = LogEntry{};
   }
+  transfer.commit_max_before = commit_max;
   commit_min = target.op();
   commit_min_checksum = target.header_checksum();
   commit_max = std::max(commit_max, commit_min);

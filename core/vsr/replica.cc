@@ -264,18 +264,30 @@ void Replica::Impl::on_journal_read(std::vector<Journal::SlotRead> slots) {
 }
 
 // The WAL holds the ops after the newest checkpoint. A replica that restored an older one (the
-// newest was damaged) can replay from it only if the WAL still holds every op after it; if newer
-// ops have overwritten some, its log starts at the newest checkpoint and its state must come from
-// a peer. Either way it never forgets an op its WAL holds: those may be ops it acknowledged.
+// newest was damaged) can replay from it only if the WAL still holds every op after it, and
+// holds the newest checkpoint's op itself: that entry pins every op below it by the hash chain.
+// Otherwise its log starts at the newest checkpoint and its state must come from a peer. (A
+// newest checkpoint installed by state transfer lies beyond a WAL holding an older view's log,
+// whose ops after the restored checkpoint may be of an abandoned branch: seed 9215 applied one
+// as committed.) Either way it never forgets an op its WAL holds after the newest checkpoint:
+// those may be ops it acknowledged.
 void Replica::Impl::anchor_window(const std::vector<Journal::SlotRead>& slots) {
   const proto::CheckpointId& newest = checkpoints.front();
   if (!state_loaded || commit_min == newest.op()) return;
+  KEEL_ASSERT(commit_min < newest.op());
   uint64_t op_max = 0;
   for (const Journal::SlotRead& read : slots) {
     if (read.ring == Journal::Part::valid) op_max = std::max(op_max, read.ring_header.op());
     if (read.prepare == Journal::Part::valid) op_max = std::max(op_max, read.prepare_header.op());
   }
-  if (op_max <= commit_min + config.wal_slots) return;
+  const auto names_newest = [&newest](Journal::Part part, const proto::Header& header) {
+    return part == Journal::Part::valid && header.op() == newest.op() &&
+           header.checksum() == newest.header_checksum();
+  };
+  const Journal::SlotRead& at_newest = slots[journal.slot_of(newest.op())];
+  const bool holds_newest = names_newest(at_newest.prepare, at_newest.prepare_header) ||
+                            names_newest(at_newest.ring, at_newest.ring_header);
+  if (op_max <= commit_min + config.wal_slots && holds_newest) return;
   commit_min = newest.op();
   commit_min_checksum = newest.header_checksum();
   last_timestamp_ns = std::max(last_timestamp_ns, newest.timestamp_ns());
@@ -1111,7 +1123,13 @@ proto::SuperblockState Replica::Impl::superblock_state() const {
   state.set_log_view(log_view);
   state.set_log_view_op(log_view_op);
   state.set_log_view_head_checksum(log_view_head_checksum);
-  state.set_commit_number(std::max(commit_max, newest_checkpoint_op()));
+  // The commit number is a promise about the log and checkpoints on this disk: every op up to
+  // it there is committed. A commit learned by state transfer is beyond this replica's log, so
+  // it is claimed only with the checkpoint that covers it (seed 9215: a view change wrote it
+  // while the transferred checkpoint was still being written; after a crash the replica applied
+  // an op of its own older log, of an abandoned branch, as committed).
+  const uint64_t commit_claimed = transfer.finishing ? transfer.commit_max_before : commit_max;
+  state.set_commit_number(std::max(commit_claimed, newest_checkpoint_op()));
   state.set_checkpoint_op(newest_checkpoint_op());
   state.set_nack_floor_op(nack_floor_op);
   for (const proto::CheckpointId& id : checkpoints) *state.add_checkpoints() = id;

@@ -273,8 +273,10 @@ struct Replica::Impl {
   // State transfer.
   struct Transfer {
     bool active = false;
-    bool finishing = false;      // complete; being written locally
-    proto::CheckpointId target;  // op 0: not chosen yet
+    bool finishing = false;          // complete; being written locally
+    bool optional = false;           // the state is loaded: repair may still do instead
+    uint64_t commit_max_before = 0;  // while finishing: the commit_max the superblock may claim
+    proto::CheckpointId target;      // op 0: not chosen yet
     std::string data;
     uint32_t peer = 0;
     uint64_t request_tick = 0;
