@@ -54,6 +54,8 @@ class StateMachine {
  private:
   proto::Result apply_one(const proto::Command& command);
   proto::Result batch(const proto::Batch& batch);
+  // A hint to the CPU: the map's memory for the command's key (of single-key commands).
+  void prefetch_key(const proto::Command& command) const;
   proto::Result set(const proto::KeyValue& pair);
   proto::Result get(const std::string& key) const;
   proto::Result del(const proto::Keys& keys);
@@ -66,15 +68,24 @@ class StateMachine {
 
   proto::Result store_full() const;
   proto::Result state_too_large(uint64_t size_bytes_after) const;
-  // The size_bytes() after key is written with a value of value_size bytes.
-  uint64_t size_bytes_after_put(const std::string& key, uint64_t value_size) const;
+  using Entries = absl::flat_hash_map<std::string, std::string>;
+
+  // The size_bytes() after key, whose entry is found (or end()), is written with a value of
+  // value_size bytes.
+  uint64_t size_bytes_after_put(Entries::const_iterator found, const std::string& key,
+                                uint64_t value_size) const;
   proto::Result too_many_keys() const;
   proto::Result value_too_large(uint64_t size_bytes) const;
   // Checks a command's key count and key sizes; a non-empty error result if they fail.
   bool check_keys(const proto::Keys& keys, proto::Result& error) const;
   bool check_key(const std::string& key, proto::Result& error) const;
-  // Writes (or erases) one entry, keeping the checksum and size up to date.
-  void put(const std::string& key, std::string value);
+  // Writes (or erases) one entry, keeping the checksum and size up to date. found is key's entry
+  // or end(), looked up after the map last changed: a command looks its key up once (with
+  // 100,000 keys, lookups were a fifth of a primary's CPU under redis-benchmark -P 32).
+  void put(Entries::iterator found, const std::string& key, std::string value);
+  void put(const std::string& key, std::string value) {
+    put(entries_.find(key), key, std::move(value));
+  }
   void erase(const std::string& key);
   static uint64_t entry_hash(std::string_view key, std::string_view value);
 
@@ -82,7 +93,7 @@ class StateMachine {
   // Unordered, for speed: lookups are most of a command's cost. Nothing may depend on its
   // iteration order (its hash is seeded per process): the checksum is a sum over entries, and a
   // snapshot sorts the keys.
-  absl::flat_hash_map<std::string, std::string> entries_;
+  Entries entries_;
   uint64_t checksum_ = 0;
   uint64_t size_bytes_ = 0;
 };
