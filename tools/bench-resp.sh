@@ -116,7 +116,8 @@ result[keel_set_p32]="$(run_redis_benchmark "$keel_port" set 32)"
 result[redis_set_p32]="$(run_redis_benchmark "$redis_port" set 32)"
 echo "== etcdctl check perf --load=xl"
 etcd_text="$(ETCDCTL_API=3 etcdctl --endpoints "$etcd_endpoints" check perf --load=xl 2>&1 || true)"
-echo "$etcd_text" | sed 's/^/  etcdctl: /' | tail -6
+# Its progress bar redraws one line with carriage returns: only the verdict lines are shown.
+echo "$etcd_text" | tr '\r' '\n' | grep -v ' / [0-9]* ' | sed '/^$/d; s/^/  etcdctl: /' | tail -6 || true
 # "PASS: Throughput is 150 writes/s" or "FAIL: Throughput too low: 4654 writes/s".
 etcd_rps="$(grep -o '[0-9]* writes/s' <<<"$etcd_text" | awk '{ print $1 }' | tail -1 || true)"
 etcd_slowest="$(grep -o 'Slowest request took[^0-9]*[0-9.]*s' <<<"$etcd_text" |
