@@ -1390,7 +1390,7 @@ TEST(VsrScenario, BackupRepairsFromTheOtherBackupWhenThePrimaryIsOutOfReach) {
   const uint32_t p = *found;
   const uint32_t b = (p + 1) % 3;  // misses two prepares; the third replica holds them
   cluster.block(p, b);
-  ASSERT_TRUE(increments(cluster, 2));  // committed by p and o
+  ASSERT_TRUE(increments(cluster, 2));  // committed by p and the third replica
   const uint64_t missed_last = cluster.replica(p).commit_max();
   ASSERT_LT(missed_last, test_config().checkpoint_interval) << "no state transfer may stand in";
   EXPECT_LT(cluster.replica(b).op(), missed_last - 1);
