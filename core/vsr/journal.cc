@@ -359,32 +359,36 @@ void Journal::read_prepare(uint64_t slot, absl::AnyInvocable<void(PrepareRead)> 
 
 void Journal::verify_slot(const proto::Header& header, bool has_body,
                           absl::AnyInvocable<void(SlotCheck)> done) {
+  KEEL_ASSERT(!verify_slot_reading_);
+  verify_slot_reading_ = true;
   const uint64_t slot = slot_of(header.op());
-  auto buffer =
-      std::make_unique<std::vector<uint8_t>>(sector_size + layout_.prepare_slot_size_bytes);
-  uint8_t* ring = buffer->data();
+  // Every byte compared is read into first: no need to clear it.
+  verify_slot_buffer_.resize(sector_size + layout_.prepare_slot_size_bytes);
+  uint8_t* ring = verify_slot_buffer_.data();
   uint8_t* prepare = ring + sector_size;
-  storage_.read(
-      layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
-      [this, slot, ring, prepare, header, has_body, buffer = std::move(buffer),
-       done = std::move(done)](io::IoStatus ring_status) mutable {
-        read_prepare_slot(
-            slot, prepare,
-            [this, ring, prepare, ring_status, header, has_body, buffer = std::move(buffer),
-             done = std::move(done)](bool prepare_ok) mutable {
-              SlotRead read;
-              decode_slot(layout_, cluster_id_, ring, prepare, ring_status == io::IoStatus::ok,
-                          prepare_ok, read);
-              SlotCheck check;
-              check.ring_intact = read.ring == Part::valid &&
-                                  read.ring_header.checksum() == header.checksum() &&
-                                  read.ring_has_body == has_body;
-              check.prepare_intact = read.prepare == Part::valid &&
-                                     read.prepare_header.checksum() == header.checksum() &&
-                                     read.prepare_has_body == has_body;
-              done(check);
-            });
-      });
+  storage_.read(layout_.header_offset(slot), std::span<uint8_t>(ring, sector_size),
+                [this, slot, ring, prepare, header, has_body,
+                 done = std::move(done)](io::IoStatus ring_status) mutable {
+                  read_prepare_slot(
+                      slot, prepare,
+                      [this, ring, prepare, ring_status, header, has_body,
+                       done = std::move(done)](bool prepare_ok) mutable {
+                        SlotRead read;
+                        decode_slot(layout_, cluster_id_, ring, prepare,
+                                    ring_status == io::IoStatus::ok, prepare_ok, read);
+                        SlotCheck check;
+                        check.ring_intact = read.ring == Part::valid &&
+                                            read.ring_header.checksum() == header.checksum() &&
+                                            read.ring_has_body == has_body;
+                        check.prepare_intact =
+                            read.prepare == Part::valid &&
+                            read.prepare_header.checksum() == header.checksum() &&
+                            read.prepare_has_body == has_body;
+                        KEEL_ASSERT(verify_slot_reading_);
+                        verify_slot_reading_ = false;
+                        done(check);
+                      });
+                });
 }
 
 void Journal::read_checkpoint(uint32_t area, uint64_t offset_bytes, uint64_t size_bytes,

@@ -63,7 +63,8 @@ class Journal {
   // Zeroes a slot's ring sector and prepare slot (a damaged slot that holds nothing of the log).
   void clear_slot(uint64_t slot, absl::AnyInvocable<void(bool durable)> done);
   void read_prepare(uint64_t slot, absl::AnyInvocable<void(PrepareRead)> done);
-  // The scrubber's check of one slot: does each part still hold exactly this entry?
+  // The scrubber's check of one slot: does each part still hold exactly this entry? One at a
+  // time: its buffer is reused.
   struct SlotCheck {
     bool ring_intact = false;
     bool prepare_intact = false;
@@ -129,6 +130,8 @@ class Journal {
   size_t verify_pending_ = 0;  // read-backs of the front job still running
   bool verify_intact_ = true;
   std::vector<std::vector<uint8_t>> spare_buffers_;
+  std::vector<uint8_t> verify_slot_buffer_;  // a ring sector and a prepare slot
+  bool verify_slot_reading_ = false;
   uint64_t write_retries_ = 0;
   // Start-up reads, one slot at a time.
   std::vector<SlotRead> read_all_result_;

@@ -186,41 +186,60 @@ void Replica::Impl::on_prepare_repair(const proto::Prepare& prepare, io::NodeId 
 
 // --- Scrubbing ---
 
-// Reads scrub_budget slots every scrub_interval_ticks and checks both parts still hold exactly
-// the entry the log says; a damaged one is fetched again before anyone needs it.
+// Checks scrub_budget slots every scrub_interval_ticks that both parts still hold exactly the
+// entry the log says; a damaged one is fetched again before anyone needs it. One slot is read at
+// a time: a burst of a hundred reads queues ahead of the WAL's own read-backs on the device and
+// stalls every prepare behind them (docs/benchmarks.md). A scrub still reading when the next is
+// due delays it: scrubbing yields to a busy disk instead of piling up.
 void Replica::Impl::scrub_tick() {
   if (status != Status::normal || ticks % config.scrub_interval_ticks != 0) return;
-  if (scrubs_in_flight > 0) return;
+  if (scrub_slots_left > 0 || scrub_reading) return;
+  scrub_slots_left = static_cast<uint32_t>(std::min<uint64_t>(config.scrub_budget, log.size()));
+  scrub_next();
+}
+
+// Starts the read of the next slot worth checking; the read's completion calls it again.
+void Replica::Impl::scrub_next() {
+  KEEL_ASSERT(!scrub_reading);
+  if (status != Status::normal) scrub_slots_left = 0;
   const uint64_t checkpoint_op = newest_checkpoint_op();
-  for (uint32_t i = 0; i < config.scrub_budget && i < log.size(); i++) {
+  while (scrub_slots_left > 0) {
+    scrub_slots_left--;
     const uint64_t slot = scrub_cursor;
     scrub_cursor = (scrub_cursor + 1) % log.size();
     const LogEntry& e = log[slot];
     if (!e.known || !e.present || e.writing) continue;
     if (e.header.op() <= checkpoint_op || e.header.op() > op) continue;
-    scrubs_in_flight++;
+    scrub_reading = true;
     const uint64_t checksum = e.header.checksum();
     journal.verify_slot(e.header, true, [this, slot, checksum](Journal::SlotCheck check) {
-      scrubs_in_flight--;
+      KEEL_ASSERT(scrub_reading);
+      scrub_reading = false;
+      scrub_found(slot, checksum, check);
+      scrub_next();
+    });
+    return;
+  }
+}
+
+void Replica::Impl::scrub_found(uint64_t slot, uint64_t checksum, Journal::SlotCheck check) {
+  LogEntry& e = log[slot];
+  if (!e.known || e.header.checksum() != checksum || e.writing) return;
+  if (!check.prepare_intact) {
+    // The body is damaged: fetch it again.
+    e.present = false;
+    e.scrub_damaged = true;
+    e.repair_tick = 0;
+  } else if (!check.ring_intact) {
+    // Only the ring header is damaged: the body is fine, so the ring is written again.
+    ring[slot].readable = false;
+    e.writing = true;
+    const uint64_t k = e.header.op();
+    journal.write_ring(e.header, [this, slot, k, checksum](bool durable) {
+      if (durable) ring[slot] = RingState{true, true, k, checksum, true};
       LogEntry& e = log[slot];
-      if (!e.known || e.header.checksum() != checksum || e.writing) return;
-      if (!check.prepare_intact) {
-        // The body is damaged: fetch it again.
-        e.present = false;
-        e.scrub_damaged = true;
-        e.repair_tick = 0;
-      } else if (!check.ring_intact) {
-        // Only the ring header is damaged: the body is fine, so the ring is written again.
-        ring[slot].readable = false;
-        e.writing = true;
-        const uint64_t k = e.header.op();
-        journal.write_ring(e.header, [this, slot, k, checksum](bool durable) {
-          if (durable) ring[slot] = RingState{true, true, k, checksum, true};
-          LogEntry& e = log[slot];
-          if (e.known && e.header.checksum() == checksum) e.writing = false;
-          if (durable) event(ReplicaEvent::scrub_repair);
-        });
-      }
+      if (e.known && e.header.checksum() == checksum) e.writing = false;
+      if (durable) event(ReplicaEvent::scrub_repair);
     });
   }
 }

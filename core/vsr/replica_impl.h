@@ -154,6 +154,8 @@ struct Replica::Impl {
   void send_prepare_from_wal(uint64_t op, uint64_t checksum, io::NodeId to, bool from_log);
   void on_prepare_repair(const proto::Prepare& prepare, io::NodeId from);
   void scrub_tick();
+  void scrub_next();
+  void scrub_found(uint64_t slot, uint64_t checksum, Journal::SlotCheck check);
   void checkpoint_if_due(const proto::Header& header);
   void write_checkpoint(const proto::CheckpointId& id, std::string snapshot,
                         absl::AnyInvocable<void()> done);
@@ -263,7 +265,8 @@ struct Replica::Impl {
 
   // Repair and scrubbing.
   uint64_t scrub_cursor = 0;
-  uint32_t scrubs_in_flight = 0;
+  uint32_t scrub_slots_left = 0;  // of the current scrub's budget
+  bool scrub_reading = false;     // one slot at a time
 
   // State transfer: the newest checkpoint each peer has reported, and since when the next op
   // to commit has been missing.
