@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -52,7 +53,32 @@ int sync_parent_folder(const std::string& path) {
 
 }  // namespace
 
-std::string FileStorage::create(const std::string& path, uint64_t size_bytes) {
+namespace {
+
+constexpr uint64_t zero_chunk_bytes = 8 << 20;
+
+// Writes zeros over [0, size_bytes) of fd: 0 or the errno.
+int write_zeros(int fd, uint64_t size_bytes, const FileStorage::Progress& progress) {
+  AlignedBuffer zeros(zero_chunk_bytes);
+  std::memset(zeros.data, 0, zeros.size);
+  uint64_t written_bytes = 0;
+  while (written_bytes < size_bytes) {
+    const uint64_t chunk_bytes = std::min(zero_chunk_bytes, size_bytes - written_bytes);
+    const ssize_t result = pwrite(fd, zeros.data, chunk_bytes, static_cast<off_t>(written_bytes));
+    if (result < 0 && errno == EINTR) continue;
+    if (result < 0) return errno;
+    if (result == 0) return EIO;  // no progress: the device refuses
+    written_bytes += static_cast<uint64_t>(result);
+    if (progress) progress(written_bytes, size_bytes);
+  }
+  KEEL_ASSERT(written_bytes == size_bytes);
+  return 0;
+}
+
+}  // namespace
+
+std::string FileStorage::create(const std::string& path, uint64_t size_bytes,
+                                const Progress& progress) {
   if (size_bytes == 0 || !aligned(0, size_bytes)) {
     return "the data file size must be a positive multiple of " +
            std::to_string(sector_size_bytes) + " bytes";
@@ -63,11 +89,12 @@ std::string FileStorage::create(const std::string& path, uint64_t size_bytes) {
     return describe("cannot create", path, errno);
   }
   int error = 0;
-  if (fallocate(fd, 0, 0, static_cast<off_t>(size_bytes)) < 0) {
-    error = errno;
-  } else if (fsync(fd) < 0) {
-    error = errno;
-  }
+  if (fallocate(fd, 0, 0, static_cast<off_t>(size_bytes)) < 0) error = errno;
+  // O_DIRECT keeps gigabytes of zeros out of the page cache; tmpfs refuses it, and needs none.
+  const int flags = fcntl(fd, F_GETFL);
+  if (error == 0 && flags >= 0) (void)fcntl(fd, F_SETFL, flags | O_DIRECT);
+  if (error == 0) error = write_zeros(fd, size_bytes, progress);
+  if (error == 0 && fsync(fd) < 0) error = errno;
   close(fd);
   if (error == 0) error = sync_parent_folder(path);
   if (error != 0) {

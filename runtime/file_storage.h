@@ -10,6 +10,7 @@
 // - A device error, or a short transfer, completes with IoStatus::error.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -24,9 +25,15 @@ class FileStorage final : public io::BlockStorage {
   // The largest single read or write: the largest message or checkpoint chunk fits many times.
   static constexpr uint64_t transfer_size_bytes_max = 64 * 1024 * 1024;
 
-  // Creates path with size_bytes of zeros on the disk (fallocate), durably (the file and its
-  // folder entry are synced). Refuses an existing path. Returns an empty string or the error.
-  static std::string create(const std::string& path, uint64_t size_bytes);
+  // Creates path with size_bytes of zeros on the disk, durably (the file and its folder entry are
+  // synced). The space is reserved first (fallocate: a full disk fails at once), then every
+  // byte is written: a reserved but unwritten block costs its first write a metadata journal
+  // commit on ext4 and XFS, and the WAL ran about 15% slower until it had wrapped once.
+  // progress(written_bytes, size_bytes) follows each chunk written. Refuses an existing path.
+  // Returns an empty string or the error.
+  using Progress = std::function<void(uint64_t written_bytes, uint64_t size_bytes)>;
+  static std::string create(const std::string& path, uint64_t size_bytes,
+                            const Progress& progress = {});
 
   // Opens an existing data file for this process alone; nullptr with error set if it cannot.
   static std::unique_ptr<FileStorage> open(Loop& loop, const std::string& path, std::string& error);
