@@ -51,10 +51,6 @@ int sync_parent_folder(const std::string& path) {
   return error;
 }
 
-}  // namespace
-
-namespace {
-
 constexpr uint64_t zero_chunk_bytes = 8 << 20;
 
 // Writes zeros over [0, size_bytes) of fd: 0 or the errno.
