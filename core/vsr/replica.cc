@@ -872,13 +872,15 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
   const uint64_t checksum = header.checksum();
   if (body) body_cache.put(header.op(), checksum, *body);
   const uint64_t slot = journal.slot_of(header.op());
+  const uint64_t op_written = header.op();
   journal.write_entry(
       header, std::move(body),
-      [this, slot, checksum, with_body, done = std::move(done)](bool durable) mutable {
+      [this, slot, op_written, checksum, with_body, done = std::move(done)](bool durable) mutable {
         LogEntry& e = log[slot];
         RingState& r = ring[slot];
+        // What the disk holds, whatever the log has put in this slot's place meanwhile.
         if (durable) {
-          r = RingState{true, true, e.header.op(), checksum, with_body};
+          r = RingState{true, true, op_written, checksum, with_body};
         }
         const bool current = e.known && e.header.checksum() == checksum;
         debug("write of op {} done: durable {} current {} body {}", e.header.op(), durable, current,

@@ -106,6 +106,7 @@ proto::DoViewChange Replica::Impl::make_do_view_change() const {
   dvc.set_checkpoint_op(newest_checkpoint_op());
   dvc.set_replica(self);
   dvc.set_nack_floor_op(nack_floor_op);
+  dvc.set_log_view_op(log_view_op);
   dvc.set_head_checksum(header_checksum_of(op));
   dvc.set_commit_min_checksum(header_checksum_of(commit_min));
   for (uint64_t k = commit_min + 1; k <= op; k++) {
@@ -228,17 +229,22 @@ void Replica::Impl::try_finish_view_change() {
   };
 
   // Nacks of an op k beyond every canonical head, hidden (perhaps) behind a canonical log's
-  // damaged slots. If a canonical log with an intact slot lacks k, k was not in the starting log
-  // of view log_view_max (every member installed that log durably before taking its log view),
-  // so k can only have been prepared in view log_view_max itself. A replica of an older log view
-  // never acknowledged a prepare of that view (a log view is durable before its prepares are
-  // acknowledged, VRR 4.2 step 5), so its log nacks k whatever its slots hold (seed 6651 waited
-  // forever on an op 126 of log view 102, against a damaged slot of log view 103).
+  // damaged slots. If k was not in the starting log of view log_view_max, k can only have been
+  // prepared in view log_view_max itself. A replica of an older log view never acknowledged a
+  // prepare of that view (a log view is durable before its prepares are acknowledged, VRR 4.2
+  // step 5), so its log nacks k whatever its slots hold. A canonical log shows k was not in the
+  // starting log in either of two ways: its intact slot lacks k (every member installed that log
+  // durably before taking its log view; seed 6651 waited forever on an op 126 of log view 102,
+  // against a damaged slot of log view 103), or k lies beyond the head that log began with
+  // (seed 3686 waited forever on an op 84 behind the damaged slot of the one replica of log view
+  // 15, which began at op 83).
   const auto hidden_op_nacks = [&](uint64_t k) {
     KEEL_ASSERT(k > head);
     bool canonical_lacks = false;
     for (const auto& [replica, dvc] : do_view_changes) {
-      if (dvc.log_view() == log_view_max && nacked_by(dvc, k, 0, true)) canonical_lacks = true;
+      if (dvc.log_view() != log_view_max) continue;
+      const bool beyond_start = dvc.log_view_op() != 0 && k > dvc.log_view_op();
+      if (beyond_start || nacked_by(dvc, k, 0, true)) canonical_lacks = true;
     }
     uint32_t count = 0;
     for (const auto& [replica, dvc] : do_view_changes) {
@@ -448,7 +454,10 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
     if (head.known && head.header.op() == op && head.header.checksum() == new_op_checksum) {
       head.verified = true;
       verify_chain_from(op);
-    } else if (!head.writing) {
+    } else {
+      // Another entry, even one still being written (the old primary's own prepare of that op,
+      // seed 9758): the new log names its head, and repair fetches it. The write, when done,
+      // records in the ring what it left on disk and leaves this entry alone.
       head = LogEntry{};
       head.expected_op = op;
       head.expected_checksum = new_op_checksum;
