@@ -50,6 +50,7 @@ const VsrKey vsr_keys[] = {
     {"storage", "snapshot_size_bytes_max", &vsr::Config::snapshot_size_bytes_max},
     {"storage", "pipeline_max", &vsr::Config::pipeline_max},
     {"storage", "batch_requests_max", &vsr::Config::batch_requests_max},
+    {"storage", "batch_delay_us", &vsr::Config::batch_delay_us},
     {"storage", "request_queue_max", &vsr::Config::request_queue_max},
     {"storage", "clients_max", &vsr::Config::clients_max},
     {"storage", "checkpoint_chunk_bytes", &vsr::Config::checkpoint_chunk_bytes},

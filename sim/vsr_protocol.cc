@@ -63,6 +63,9 @@ vsr::Config vsr_sim_config(const Profile& profile) {
   config.request_queue_max = 64;
   // Fewer sessions than clients in a third of the runs: sessions get evicted.
   config.clients_max = pick(3) == 0 && profile.clients > 1 ? profile.clients - 1 : profile.clients;
+  // Drawn last: the shapes drawn above stay what they were before it existed.
+  const std::array<uint64_t, 3> batch_delays_us{0, 300, 3000};
+  config.batch_delay_us = batch_delays_us[pick(batch_delays_us.size())];
   config.message_size_bytes_max = 16 * 1024;
   config.checkpoint_chunk_bytes = 4096;
   config.repair_budget = 10;

@@ -40,6 +40,9 @@ std::string Config::validate() const {
     return fmt::format("pipeline_max {} is outside 1..64", pipeline_max);
   }
   if (batch_requests_max < 1) return "batch_requests_max must be positive";
+  if (batch_delay_us > batch_delay_us_max) {
+    return fmt::format("batch_delay_us {} exceeds {}", batch_delay_us, batch_delay_us_max);
+  }
   if (request_queue_max < 1) return "request_queue_max must be positive";
   if (clients_max < 1) return "clients_max must be positive";
   if (repair_budget < 1) return "repair_budget must be positive";

@@ -38,7 +38,12 @@ struct Config {
   // pipeline only splits the waiting requests into smaller batches (docs/benchmarks.md: 4,956
   // SET/s at 8, 11,053 at 1). Worth raising once WAL writes are group-committed.
   uint32_t pipeline_max = 1;
-  uint32_t batch_requests_max = 64;                // client requests in one prepare
+  uint32_t batch_requests_max = 64;  // client requests in one prepare
+  // After a commit answers a batch, the primary holds its next prepare back until as many
+  // requests wait as were waiting plus answered, or this long: the clients just answered join
+  // the same prepare instead of the next one (docs/vsr.md, "Batching"). 0: never held.
+  uint64_t batch_delay_us = 1000;
+  static constexpr uint64_t batch_delay_us_max = 10'000;
   uint32_t request_queue_max = 1024;               // requests waiting for the pipeline
   uint32_t clients_max = 64;                       // client table sessions
   uint64_t snapshot_size_bytes_max = 64ull << 20;  // one checkpoint area

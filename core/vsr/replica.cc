@@ -172,6 +172,7 @@ Replica::Impl::Impl(const Config& config_in, io::Env env_in, uint32_t replica,
 
 Replica::Impl::~Impl() {
   if (tick_timer != io::timer_id_none) env.timers.cancel(tick_timer);
+  if (batch_timer != io::timer_id_none) env.timers.cancel(batch_timer);
   env.bus.set_receiver(nullptr);
 }
 
@@ -667,7 +668,8 @@ void Replica::Impl::prepare_batch() {
   };
   while (is_primary() && !installing && !request_queue.empty() &&
          pipeline.size() < config.pipeline_max && can_write(op + 1) && clock_sync.synchronized() &&
-         head_known()) {
+         head_known() && !batch_held()) {
+    batch_hold_requests = 0;  // a hold delays one prepare, the first after a commit
     proto::Batch batch;
     uint64_t size_bytes = header_size_bytes + 64;
     while (!request_queue.empty() &&
@@ -693,13 +695,39 @@ void Replica::Impl::prepare_batch() {
     last_timestamp_ns = header.timestamp_ns();
     op = header.op();
     debug("prepare op {} with {} requests", op, batch.requests_size());
-    pipeline.push_back(Pending{header, body});
+    pipeline.push_back(Pending{header, body, static_cast<uint32_t>(batch.requests_size())});
     for (uint32_t r = 0; r < replica_count; r++) {
       if (r != self) send_prepare(pipeline.back(), r);
     }
     put_entry(header, std::move(body), [this](bool) { advance_commit_max_from_acks(); });
     entry(op).verified = true;  // the primary's own log is the log of its view
   }
+}
+
+// Unpipelined clients answered by a commit send their next requests a moment later. Without a
+// hold they miss the prepare the requests already waiting start at once, and the clients settle
+// into groups that take turns, each prepare carrying only one group (docs/benchmarks.md).
+void Replica::Impl::hold_next_batch(uint32_t requests_answered) {
+  KEEL_ASSERT(requests_answered > 0);
+  if (config.batch_delay_us == 0 || !is_primary()) return;
+  batch_hold_requests =
+      std::min<size_t>(config.batch_requests_max, request_queue.size() + size_t{requests_answered});
+  batch_hold_until_ns = env.clock.monotonic_ns() + config.batch_delay_us * 1000;
+}
+
+bool Replica::Impl::batch_held() {
+  if (request_queue.size() >= batch_hold_requests) return false;
+  const uint64_t now_ns = env.clock.monotonic_ns();
+  if (now_ns >= batch_hold_until_ns) return false;
+  KEEL_ASSERT(batch_hold_until_ns - now_ns <= config.batch_delay_us * 1000);
+  if (batch_timer == io::timer_id_none) {
+    debug("prepare held: {} requests wait, {} expected", request_queue.size(), batch_hold_requests);
+    batch_timer = env.timers.start(batch_hold_until_ns - now_ns, [this] {
+      batch_timer = io::timer_id_none;
+      prepare_batch();
+    });
+  }
+  return true;
 }
 
 void Replica::Impl::send_prepare(const Pending& pending, uint32_t to) {
@@ -1094,7 +1122,12 @@ void Replica::Impl::after_commit(const proto::Header& header) {
   if (observer != nullptr && observer->observes_commits()) {
     observer->committed(self, header.op(), header.checksum(), replicated_checksum());
   }
-  while (!pipeline.empty() && pipeline.front().header.op() <= commit_min) pipeline.pop_front();
+  uint32_t requests_answered = 0;
+  while (!pipeline.empty() && pipeline.front().header.op() <= commit_min) {
+    requests_answered += pipeline.front().requests;
+    pipeline.pop_front();
+  }
+  if (requests_answered > 0) hold_next_batch(requests_answered);
   checkpoint_if_due(header);
   if (!checkpointing) commit_ops();
   if (is_primary()) prepare_batch();

@@ -61,6 +61,7 @@ struct Session {
 struct Pending {
   proto::Header header;
   std::optional<std::string> body;  // absent after a view change until repaired
+  uint32_t requests = 0;            // client requests it carries, as far as this replica knows
 };
 
 struct Replica::Impl {
@@ -92,6 +93,10 @@ struct Replica::Impl {
   void primary_tick();
   void backup_tick();
   void prepare_batch();
+  // Whether the next prepare waits for more requests (Config::batch_delay_us); if so, a timer
+  // runs prepare_batch again when the wait is over.
+  bool batch_held();
+  void hold_next_batch(uint32_t requests_answered);
   void send_prepare(const Pending& pending, uint32_t to);
   void send_heartbeat();
   void send_prepare_ok();
@@ -226,6 +231,11 @@ struct Replica::Impl {
   // Primary.
   std::deque<Pending> pipeline;
   std::deque<proto::Request> request_queue;
+  // The hold on the next prepare after a commit (Config::batch_delay_us): released when this many
+  // requests wait or at this time, whichever comes first. 0 requests: no hold.
+  size_t batch_hold_requests = 0;
+  uint64_t batch_hold_until_ns = 0;
+  io::TimerId batch_timer = io::timer_id_none;
   std::map<uint64_t, uint64_t> requests_in_flight;  // client -> request, queued or prepared
   std::map<uint64_t, io::NodeId> client_nodes;      // client -> the node it sends from
   std::vector<uint64_t> acked_op;  // per replica: highest op it acknowledged in this view
