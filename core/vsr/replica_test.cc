@@ -1324,6 +1324,86 @@ TEST(VsrScenario, OlderLogViewNacksAnOpHiddenBehindADamagedSlot) {
   EXPECT_NO_VIOLATIONS(cluster);
 }
 
+// VRR 4.2 step 4 with PAR, where only one replica holds the newest log view (sweep seed 3686). The
+// old primary p, cut off, prepares op h+1 alone in view v. The next primary n starts view v+1 with
+// the head h, but its start_view never reaches the third replica q, which stays in log view v. n
+// prepares its own op h+1 in v+1, and that slot is damaged while n is down. In the next view
+// change n's log is the newest, and its damaged slot might hide an op h+1 of view v+1. Such an op
+// lies beyond the head v+1 began with, so it was prepared in v+1, which neither p nor q ever
+// acknowledged: both nack it, p although its own slot holds an op h+1 (of view v), and the view
+// change completes without it instead of waiting forever.
+TEST(VsrScenario, OpsBeyondTheNewestLogViewsStartAreNackedByOlderLogViews) {
+  Cluster cluster(options_with_impatient_client(206));
+  const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
+  ASSERT_TRUE(found);
+  const uint32_t p = *found;
+  const uint64_t v = cluster.replica(p).view();
+  const uint64_t h = cluster.replica(p).commit_max();
+  const uint32_t n = static_cast<uint32_t>((v + 1) % 3);  // primary of view v+1
+  const uint32_t q = 3 - p - n;
+
+  // p, cut off, prepares client 1's request as op h+1 alone. Once q has voted for view v+1, n can
+  // no longer reach q: q's vote still reaches n, n's start_view does not reach q.
+  const uint64_t q_votes = cluster.recorder().events(q, ReplicaEvent::view_change_voted);
+  cluster.cut_off_with_client(p, 1);
+  const std::shared_ptr<Call> call1 = cluster.submit(1, incr_command(key_of(1)));
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return cluster.recorder().events(q, ReplicaEvent::view_change_voted) > q_votes; },
+      5 * s));
+  ASSERT_EQ(cluster.replica(q).view(), v + 1);
+  cluster.block(n, q);
+  ASSERT_TRUE(cluster.run_until(
+      [&] {
+        return cluster.replica(n).status() == Status::normal && cluster.replica(n).view() == v + 1;
+      },
+      5 * s));
+  ASSERT_TRUE(cluster.run_until([&] { return call1->done; }, 5 * s));
+  EXPECT_EQ(call1->outcome.status, ClientOutcome::Status::timed_out);
+  EXPECT_EQ(cluster.replica(p).op(), h + 1);
+  EXPECT_EQ(cluster.replica(p).log_view(), v);
+  EXPECT_EQ(cluster.replica(q).log_view(), v);
+  EXPECT_EQ(cluster.replica(n).log_view(), v + 1);
+
+  // n prepares client 0's request as its own op h+1, which nobody acknowledges; that slot is
+  // damaged while n is down.
+  const std::shared_ptr<Call> call0 = cluster.submit(0, incr_command(key_of(0)));
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.replica(n).op() == h + 1; }, 5 * s));
+  EXPECT_EQ(cluster.replica(n).commit_max(), h);
+  cluster.crash(n);
+  cluster.corrupt(n, cluster.prepare_sector(h + 1), 16 + 24);
+  cluster.corrupt(n, cluster.ring_sector(h + 1), 24);
+  const uint64_t faulty_before = cluster.recorder().events(n, ReplicaEvent::wal_slot_faulty);
+  cluster.restart(n);
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return cluster.recorder().events(n, ReplicaEvent::wal_slot_faulty) > faulty_before; },
+      5 * s));
+  EXPECT_EQ(cluster.replica(n).log_view(), v + 1);
+
+  // n and q meet again, p still cut off. n's log (view v+1, head h) is the newest, and op h+1
+  // behind its damaged slot may be one a quorum acknowledged: q's nack alone does not drop it.
+  cluster.block(n, q, false);
+  cluster.run_for(3 * s);
+  EXPECT_GT(cluster.replica(q).view(), v + 1);
+  EXPECT_NE(cluster.replica(q).status(), Status::normal);
+  EXPECT_NE(cluster.replica(n).status(), Status::normal);
+  // p comes back reaching n only, so every view change needs n's log and n's damaged slot; only
+  // one led by n hears from p and q both. p's nack is the second: that view change completes
+  // without op h+1 (without the nack, none ever would).
+  cluster.heal();
+  cluster.block(p, q);
+  cluster.block(q, p);
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_TRUE(cluster.replica(n).primary());
+  EXPECT_GT(cluster.replica(n).view(), v + 1);
+  EXPECT_EQ(cluster.replica(n).log_view(), cluster.replica(n).view());
+  ASSERT_TRUE(cluster.run_until([&] { return call0->done; }, 10 * s));
+  // Op h+1 of view v was p's alone: the timed-out increment never ran.
+  EXPECT_EQ(cluster.read(0, key_of(1)), "1");
+  cluster.heal();
+  ASSERT_TRUE(cluster.run_until_converged());
+  EXPECT_NO_VIOLATIONS(cluster);
+}
+
 // VRR 4.2 step 5 with PAR's storage faults: a replica adopting a new log clears slots whose ring
 // header is unreadable and that hold nothing of the log, so that later view changes can count
 // them as nacks. A committed op after the newest checkpoint is part of the log: the WAL keeps it
