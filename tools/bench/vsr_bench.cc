@@ -7,7 +7,7 @@
 // replica and client code, and no history or checker: what is timed is the protocol and the
 // simulation under it, not the linearizability bookkeeping of `keel sim`.
 //
-//   Speed:  build/release/tools/bench/bench_vsr --benchmark_filter=BM_VsrCluster
+//   Speed:  build/release/tools/bench/bench_vsr --benchmark_filter=BM_VsrCluster [--pipeline=N]
 //           counters: simulated_s, requests_per_sim_s, speedup (simulated time / wall time).
 //   Memory: build/release/tools/bench/bench_vsr --ops=1000000 [--rate=1000] [--clients=10]
 //           [--seed=1] [--no-faults]
@@ -60,10 +60,11 @@ struct LoadOptions {
   double write_fraction = 0.5;     // SET; else GET
   uint32_t keys = 64;
   bool faults = true;
+  uint32_t pipeline_max = 8;
 };
 
-// From the command line: --seed, --rate and --no-faults apply to both modes, --clients to the
-// memory mode (the speed benchmark takes its client count from its arguments).
+// From the command line: --seed, --rate, --pipeline and --no-faults apply to both modes,
+// --clients to the memory mode (the speed benchmark takes its client count from its arguments).
 LoadOptions flags;
 
 keel::kv::Limits kv_limits() {
@@ -76,12 +77,13 @@ keel::kv::Limits kv_limits() {
   return limits;
 }
 
-// The shape vsr_sim_config (sim/vsr_protocol.cc) draws, fixed at its largest pipeline and batch:
-// the WAL wraps every 64 ops and a checkpoint is written every 32.
+// The shape vsr_sim_config (sim/vsr_protocol.cc) draws, fixed at its largest batch and, unless
+// --pipeline says otherwise, its largest pipeline (8; the replica binary's default is 1): the WAL
+// wraps every 64 ops and a checkpoint is written every 32.
 keel::vsr::Config cluster_config(const LoadOptions& options) {
   keel::vsr::Config config;
   config.replica_count = options.replicas;
-  config.pipeline_max = 8;
+  config.pipeline_max = options.pipeline_max;
   config.checkpoint_interval = 32;
   config.wal_slots = 64;
   config.batch_requests_max = 16;
@@ -580,6 +582,13 @@ int main(int argc, char** argv) {
           static_cast<uint32_t>(std::clamp<uint64_t>(value, 1, 32 - options.replicas));
     } else if (parse_flag(argument, "--seed", value)) {
       options.seed = value;
+    } else if (parse_flag(argument, "--pipeline", value)) {
+      if (value < 1 || value > 8) {
+        fmt::print(stderr, "bench_vsr: --pipeline wants 1 to 8 (the simulator's range), not {}\n",
+                   value);
+        return 2;
+      }
+      options.pipeline_max = static_cast<uint32_t>(value);
     } else if (argument == "--no-faults") {
       options.faults = false;
     } else {
