@@ -40,19 +40,18 @@ struct Outcome {
 
 // Drains the parser's complete requests; true once it is in error, which it checks is final.
 bool drain(RespParser& parser, const RespLimits& limits, Outcome& outcome) {
-  for (RespParser::Result result = parser.next(); result.status != RespParser::Status::need_more;
-       result = parser.next()) {
-    if (result.status == RespParser::Status::error) {
-      KEEL_ASSERT(!result.error.empty());
-      outcome.error = result.error;
+  for (RespParser::Status status = parser.next(); status != RespParser::Status::need_more;
+       status = parser.next()) {
+    if (status == RespParser::Status::error) {
+      KEEL_ASSERT(!parser.error().empty() && parser.args().empty());
+      outcome.error = parser.error();
       parser.feed("PING\r\n");
-      const RespParser::Result again = parser.next();
-      KEEL_ASSERT(again.status == RespParser::Status::error && again.error == outcome.error);
-      KEEL_ASSERT(again.args.empty());
+      KEEL_ASSERT(parser.next() == RespParser::Status::error && parser.error() == outcome.error);
+      KEEL_ASSERT(parser.args().empty());
       return true;
     }
-    KEEL_ASSERT(keel::resp::request_within_limits(result.args, limits));
-    outcome.requests.push_back(std::move(result.args));
+    KEEL_ASSERT(keel::resp::request_within_limits(parser.args(), limits));
+    outcome.requests.emplace_back(parser.args().begin(), parser.args().end());
   }
   // An unfinished request always leaves room to feed the rest of it.
   KEEL_ASSERT(parser.buffered_size_bytes() <= limits.buffered_size_bytes_max);

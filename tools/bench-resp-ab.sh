@@ -44,7 +44,14 @@ stop() {
 }
 trap stop EXIT
 
-declare -A total count
+# utime + stime of a process in clock ticks: fields 14 and 15 of proc(5)'s stat, the 12th and
+# 13th after the command name's closing parenthesis.
+cpu_ticks() {
+  awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+hz="$(getconf CLK_TCK)"
+
+declare -A total cpu_total count
 for round in $(seq "$rounds"); do
   for binary in "${binaries[@]}"; do
     bash "$here/cluster.sh" stop --dir "$dir/cluster" >/dev/null 2>&1 || true
@@ -52,24 +59,38 @@ for round in $(seq "$rounds"); do
     bash "$here/cluster.sh" start --dir "$dir/cluster" --sizes default --base-port "$base_port" \
       --keel "$binary" >"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; exit 1; }
     port=""
+    primary=""
     for i in 0 1 2; do
-      redis-cli -p $((base_port + 200 + i)) info replication 2>/dev/null | grep -q role:master &&
+      if redis-cli -p $((base_port + 200 + i)) info replication 2>/dev/null | grep -q role:master; then
         port=$((base_port + 200 + i))
+        primary="$i"
+      fi
     done
     [[ -n "$port" ]] || { echo "bench-resp-ab: no primary found" >&2; exit 1; }
     redis-benchmark -p "$port" -t set -n 200000 -c 50 -P "$pipeline" -r 100000 --csv >/dev/null 2>&1
+    pid="$(cat "$dir/cluster/replica-$primary/pid")"
     for run in $(seq "$runs"); do
+      cpu_before="$(cpu_ticks "$pid")"
       # "SET","rps","avg","min","p50","p95","p99","max"
       line="$(redis-benchmark -p "$port" -t set -n "$requests" -c 50 -P "$pipeline" -r 100000 \
         --csv 2>/dev/null | tail -1 | tr -d '"')"
+      cpu_after="$(cpu_ticks "$pid")"
       rps="$(cut -d, -f2 <<<"$line")"
-      echo "$binary round $round run $run: $rps SET/s, p99 $(cut -d, -f7 <<<"$line") ms"
+      # The primary's CPU (user and system) per SET: steadier than throughput on a shared VM.
+      us="$(awk -v t="$((cpu_after - cpu_before))" -v hz="$hz" -v n="$requests" \
+        'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+      echo "$binary round $round run $run: $rps SET/s, p99 $(cut -d, -f7 <<<"$line") ms," \
+        "primary CPU $us us per SET"
       total[$binary]="$(awk -v a="${total[$binary]:-0}" -v b="$rps" 'BEGIN { print a + b }')"
+      cpu_total[$binary]="$(awk -v a="${cpu_total[$binary]:-0}" -v b="$us" 'BEGIN { print a + b }')"
       count[$binary]=$((${count[$binary]:-0} + 1))
     done
   done
 done
 for binary in "${binaries[@]}"; do
-  awk -v name="$binary" -v sum="${total[$binary]}" -v n="${count[$binary]}" \
-    'BEGIN { printf "%s: mean %.0f SET/s over %d runs\n", name, sum / n, n }'
+  awk -v name="$binary" -v sum="${total[$binary]}" -v cpu="${cpu_total[$binary]}" \
+    -v n="${count[$binary]}" 'BEGIN {
+      printf "%s: mean %.0f SET/s, primary CPU %.2f us per SET, over %d runs\n", name, sum / n,
+        cpu / n, n
+    }'
 done

@@ -35,7 +35,7 @@ bool parse_delta(const std::string& text, int64_t& delta, std::string& error) {
 }
 
 // SET key value [NX | XX]
-bool parse_set(const std::vector<std::string>& words, proto::Command& command, std::string& error) {
+bool parse_set(std::span<const std::string> words, proto::Command& command, std::string& error) {
   if (words.size() < 3) return arity_error("set", error);
   proto::KeyValue* pair = command.mutable_set();
   pair->set_key(words[1]);
@@ -54,7 +54,7 @@ bool parse_set(const std::vector<std::string>& words, proto::Command& command, s
 }
 
 // INCR, INCRBY, DECR, DECRBY: one command, INCRBY, with a signed delta.
-bool parse_incr(const std::string& verb, const std::vector<std::string>& words,
+bool parse_incr(const std::string& verb, std::span<const std::string> words,
                 proto::Command& command, std::string& error) {
   const bool by = verb == "incrby" || verb == "decrby";
   if (words.size() != (by ? 3u : 2u)) return arity_error(verb, error);
@@ -73,7 +73,7 @@ bool parse_incr(const std::string& verb, const std::vector<std::string>& words,
   return true;
 }
 
-void add_keys(const std::vector<std::string>& words, proto::Keys& keys) {
+void add_keys(std::span<const std::string> words, proto::Keys& keys) {
   for (size_t i = 1; i < words.size(); i++) keys.add_keys(words[i]);
 }
 
@@ -85,7 +85,7 @@ std::string optional_value(const proto::OptionalValue& value) {
 
 }  // namespace
 
-bool parse_text_command(const std::vector<std::string>& words, proto::Command& command,
+bool parse_text_command(std::span<const std::string> words, proto::Command& command,
                         std::string& error) {
   command.Clear();
   if (words.empty()) {

@@ -3,6 +3,7 @@
 // door receives them: SET [NX|XX] GET DEL EXISTS INCR INCRBY DECR DECRBY MSET MGET APPEND
 // STRLEN DBSIZE, verbs in any case. Errors use Redis's wording.
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,7 @@ namespace keel::kv {
 
 // False with error set ("wrong number of arguments for 'set' command", say) if the words are no
 // KV command.
-bool parse_text_command(const std::vector<std::string>& words, proto::Command& command,
+bool parse_text_command(std::span<const std::string> words, proto::Command& command,
                         std::string& error);
 
 // The words of a command (not a batch), as parse_text_command reads them back: the simulator's

@@ -21,6 +21,12 @@ constexpr size_t length_line_size_bytes_max = 32;
 // memory for the rest of the connection.
 constexpr size_t idle_capacity_bytes_max = 16 * 1024;
 
+// Argument strings kept for the next request, and the capacity each may keep: enough for the
+// keys and values of a pipeline of ordinary commands, little enough that a connection which once
+// sent large or many arguments does not hold their memory (at most 64 KiB of it).
+constexpr size_t args_kept_max = 64;
+constexpr size_t arg_capacity_bytes_kept_max = 1024;
+
 // Redis's string2ll rules: an optional '-', then "0" or digits without a leading zero; no '+',
 // no spaces, no "-0". At most 18 digits, so the value fits an int64_t without overflow checks;
 // a longer length is beyond any limit anyway.
@@ -142,7 +148,7 @@ const char* split_inline(std::string_view line, uint64_t words_max,
 
 }  // namespace
 
-bool request_within_limits(const std::vector<std::string>& args, const RespLimits& limits) {
+bool request_within_limits(std::span<const std::string> args, const RespLimits& limits) {
   uint64_t size_bytes = 0;
   for (const std::string& arg : args) {
     if (arg.size() > limits.bulk_size_bytes_max) return false;
@@ -186,7 +192,8 @@ void RespParser::feed(std::string_view bytes) {
   KEEL_ASSERT(buffer_.capacity() <= limits_.buffered_size_bytes_max);
 }
 
-RespParser::Result RespParser::next() {
+RespParser::Status RespParser::next() {
+  release_request();
   // Each step either consumes bytes or returns, so the loop is bounded by the bytes held.
   const uint64_t buffered_at_start = buffered_size_bytes();
   for (uint64_t steps_consumed = 0;; steps_consumed++) {
@@ -194,19 +201,36 @@ RespParser::Result RespParser::next() {
     switch (step()) {
       case Step::consumed:
         continue;
-      case Step::complete: {
-        KEEL_ASSERT(request_within_limits(args_, limits_));
-        Result result{.status = Status::complete, .args = std::move(args_), .error = {}};
-        args_.clear();
-        return result;
-      }
+      case Step::complete:
+        complete_ = true;
+        KEEL_ASSERT(request_within_limits(args(), limits_));
+        return Status::complete;
       case Step::need_more:
         compact();
-        return Result{.status = Status::need_more, .args = {}, .error = {}};
+        return Status::need_more;
       case Step::failed:
-        return Result{.status = Status::error, .args = {}, .error = error_};
+        KEEL_ASSERT(!error_.empty() && args_size_ == 0);
+        return Status::error;
     }
   }
+}
+
+// The request next() returned last is done with: its strings wait for the next one.
+void RespParser::release_request() {
+  if (!complete_) return;
+  complete_ = false;
+  args_size_ = 0;
+  if (args_.size() > args_kept_max) args_.resize(args_kept_max);
+}
+
+void RespParser::store_arg(std::string_view bytes) {
+  KEEL_ASSERT(!complete_ && args_size_ <= args_.size());
+  if (args_size_ == args_.size()) args_.emplace_back();
+  std::string& arg = args_[args_size_++];
+  if (arg.capacity() > arg_capacity_bytes_kept_max && bytes.size() <= arg_capacity_bytes_kept_max) {
+    std::string().swap(arg);  // Gives back what an earlier, larger argument took.
+  }
+  arg.assign(bytes);
 }
 
 RespParser::Step RespParser::step() {
@@ -243,7 +267,8 @@ RespParser::Step RespParser::parse_inline() {
   consume(newline + 1);
   inline_scanned_size_bytes_ = 0;
   if (words.empty()) return Step::consumed;  // An empty line, skipped as in Redis.
-  args_ = std::move(words);
+  KEEL_ASSERT(args_size_ == 0);
+  for (const std::string& word : words) store_arg(word);
   return Step::complete;
 }
 
@@ -253,7 +278,7 @@ RespParser::Step RespParser::parse_multibulk_length() {
   if (step != Step::consumed) return step;
   if (count <= 0) return Step::consumed;  // `*0` and `*-1`: Redis runs nothing.
   if (static_cast<uint64_t>(count) > limits_.args_max) return fail("invalid multibulk length");
-  KEEL_ASSERT(args_.empty());
+  KEEL_ASSERT(args_size_ == 0);
   args_expected_ = static_cast<uint64_t>(count);
   request_size_bytes_ = 0;
   state_ = State::bulk_length;
@@ -290,10 +315,10 @@ RespParser::Step RespParser::parse_bulk_body() {
   // and everything after would be misread.
   if (unparsed.substr(bulk_size_bytes_, 2) != "\r\n")
     return fail("expected CRLF after bulk string");
-  args_.emplace_back(unparsed.substr(0, bulk_size_bytes_));
+  store_arg(unparsed.substr(0, bulk_size_bytes_));
   request_size_bytes_ += bulk_size_bytes_;
   consume(bulk_size_bytes_ + 2);
-  if (args_.size() < args_expected_) {
+  if (args_size_ < args_expected_) {
     state_ = State::bulk_length;
     return Step::consumed;
   }
@@ -316,7 +341,9 @@ RespParser::Step RespParser::read_length_line(int64_t& length, const char* error
 RespParser::Step RespParser::fail(std::string error) {
   state_ = State::failed;
   error_ = std::move(error);
+  KEEL_ASSERT(!error_.empty());
   args_.clear();
+  args_size_ = 0;
   buffer_.clear();
   consumed_size_bytes_ = 0;
   return Step::failed;

@@ -7,11 +7,14 @@
 // was split into feed() calls. Memory is bounded by RespLimits, never by what a client claims.
 //
 // A connection handler reads at most feed_size_bytes_max() bytes, feeds them, and then calls
-// next() until it returns need_more (read again) or error (reply "-ERR Protocol error: " and the
-// message, then close: the parser stays in error, since the stream can no longer be framed).
+// next() until it returns need_more (read again) or error (reply "-ERR Protocol error: " and
+// error(), then close: the parser stays in error, since the stream can no longer be framed).
+// A complete request's arguments are in args() until the next call of next(): the parser keeps
+// their strings and reuses them, so a pipeline of small requests costs no allocation each.
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,20 +38,14 @@ struct RespLimits {
 
 // Whether a request is one the parser may return: 1 to args_max arguments, each at most
 // bulk_size_bytes_max, together at most request_size_bytes_max.
-bool request_within_limits(const std::vector<std::string>& args, const RespLimits& limits);
+bool request_within_limits(std::span<const std::string> args, const RespLimits& limits);
 
 class RespParser {
  public:
   enum class Status : uint8_t {
-    complete,   // args holds a request: at least one argument.
+    complete,   // args() holds a request: at least one argument.
     need_more,  // Feed more bytes.
-    error,      // error says why; every later next() says the same.
-  };
-
-  struct Result {
-    Status status = Status::need_more;
-    std::vector<std::string> args;
-    std::string error;
+    error,      // error() says why; every later next() says the same.
   };
 
   explicit RespParser(const RespLimits& limits);
@@ -60,9 +57,17 @@ class RespParser {
   // error.
   void feed(std::string_view bytes);
 
-  // The next complete request, or need_more, or the error. Empty requests (`*0`, `*-1`, an
-  // empty or blank inline line) yield nothing, as in Redis.
-  Result next();
+  // Whether a complete request is in args(), or more bytes are needed, or the stream is in
+  // error. Empty requests (`*0`, `*-1`, an empty or blank inline line) yield nothing, as in Redis.
+  Status next();
+
+  // After next() said complete, the request's arguments; empty otherwise.
+  std::span<const std::string> args() const {
+    return complete_ ? std::span<const std::string>(args_.data(), args_size_)
+                     : std::span<const std::string>();
+  }
+  // After next() said error, why; empty otherwise.
+  const std::string& error() const { return error_; }
 
   // The bytes fed and not yet consumed by a returned request.
   uint64_t buffered_size_bytes() const { return buffer_.size() - consumed_size_bytes_; }
@@ -79,6 +84,8 @@ class RespParser {
   Step parse_bulk_body();
   Step read_length_line(int64_t& length, const char* error);
   Step fail(std::string error);
+  void store_arg(std::string_view bytes);
+  void release_request();
   std::string_view unparsed() const;
   void consume(size_t size_bytes);
   void compact();
@@ -90,10 +97,13 @@ class RespParser {
   size_t consumed_size_bytes_ = 0;
   // How far an unfinished inline line was searched for its '\n', so no byte is searched twice.
   size_t inline_scanned_size_bytes_ = 0;
-  // The multibulk request being read: its announced argument count, the arguments so far, their
-  // total size, and the size of the bulk string whose bytes are awaited.
+  // The multibulk request being read: its announced argument count, the arguments so far (the
+  // first args_size_ of args_; the strings after them are kept for reuse), their total size, and
+  // the size of the bulk string whose bytes are awaited.
   uint64_t args_expected_ = 0;
   std::vector<std::string> args_;
+  size_t args_size_ = 0;
+  bool complete_ = false;  // args_ holds the request next() last returned
   uint64_t request_size_bytes_ = 0;
   uint64_t bulk_size_bytes_ = 0;
   std::string error_;

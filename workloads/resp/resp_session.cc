@@ -1,8 +1,10 @@
 #include "workloads/resp/resp_session.h"
 
 #include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <utility>
 
@@ -31,7 +33,7 @@ std::string arity_reply(const std::string& verb) {
 }
 
 // Redis 7's wording, which clients and people recognise.
-std::string unknown_command_reply(const std::vector<std::string>& args) {
+std::string unknown_command_reply(std::span<const std::string> args) {
   std::string beginning;
   for (size_t i = 1; i < args.size() && i <= 3; i++) {
     beginning += fmt::format("'{}' ", args[i].substr(0, 64));
@@ -70,7 +72,7 @@ std::string hello_reply() {
   return out;
 }
 
-std::string config_reply(const std::vector<std::string>& args) {
+std::string config_reply(std::span<const std::string> args) {
   if (args.size() < 2) return arity_reply("config");
   const std::string sub = lowercase(args[1]);
   if (sub == "set" || sub == "resetstat")
@@ -94,6 +96,27 @@ std::string config_reply(const std::vector<std::string>& args) {
   std::string out;
   array_header(out, found);
   return out + pairs;
+}
+
+// The arena's reused first block: room for an ordinary command and its strings.
+constexpr size_t command_block_size_bytes = 1024;
+
+google::protobuf::ArenaOptions command_arena_options(char* block) {
+  google::protobuf::ArenaOptions options;
+  options.initial_block = block;
+  options.initial_block_size = command_block_size_bytes;
+  return options;
+}
+
+// A length-delimited field's tag (wire type 2) and length, as Protobuf writes them.
+void append_field_header(std::string& out, int field_number, uint64_t size_bytes) {
+  using google::protobuf::io::CodedOutputStream;
+  std::array<uint8_t, 20> header{};  // two varints of at most 10 bytes
+  uint8_t* end = CodedOutputStream::WriteVarint64ToArray(
+      (static_cast<uint64_t>(field_number) << 3) | 2, header.data());
+  end = CodedOutputStream::WriteVarint64ToArray(size_bytes, end);
+  out.append(reinterpret_cast<const char*>(header.data()),
+             static_cast<size_t>(end - header.data()));
 }
 
 }  // namespace
@@ -136,7 +159,9 @@ RespSession::RespSession(const RespSessionOptions& options, Submit submit, Info 
     : options_(options),
       submit_(std::move(submit)),
       info_(std::move(info)),
-      parser_(options.limits) {
+      parser_(options.limits),
+      command_block_(new char[command_block_size_bytes]),
+      command_arena_(command_arena_options(command_block_.get())) {
   KEEL_ASSERT(submit_ && info_);
   KEEL_ASSERT(options_.batch_commands_max >= 1 && options_.requests_waiting_max >= 1);
 }
@@ -157,19 +182,19 @@ void RespSession::receive(std::string_view bytes) {
 
 void RespSession::parse_requests() {
   while (!closing_) {
-    RespParser::Result request = parser_.next();
-    if (request.status == RespParser::Status::need_more) return;
-    if (request.status == RespParser::Status::error) {
+    const RespParser::Status status = parser_.next();
+    if (status == RespParser::Status::need_more) return;
+    if (status == RespParser::Status::error) {
       // The stream cannot be framed past a malformed request: answer, then close.
-      fill(add_slot(), error_reply("ERR Protocol error: " + request.error));
+      fill(add_slot(), error_reply("ERR Protocol error: " + parser_.error()));
       closing_ = true;
       return;
     }
-    dispatch(request.args);
+    dispatch(parser_.args());
   }
 }
 
-void RespSession::dispatch(const std::vector<std::string>& args) {
+void RespSession::dispatch(std::span<const std::string> args) {
   KEEL_ASSERT(!args.empty());
   const std::string verb = lowercase(args[0]);
   std::string reply;
@@ -177,20 +202,35 @@ void RespSession::dispatch(const std::vector<std::string>& args) {
     fill(add_slot(), std::move(reply));
     return;
   }
-  kv::proto::Command command;
+  auto* command = google::protobuf::Arena::CreateMessage<kv::proto::Command>(&command_arena_);
   std::string error;
-  if (!kv::parse_text_command(args, command, error)) {
+  if (kv::parse_text_command(args, *command, error)) {
+    enqueue(*command);
+  } else {
     const bool unknown = error.rfind("unknown command", 0) == 0;
     fill(add_slot(), unknown ? unknown_command_reply(args) : error_reply("ERR " + error));
-    return;
   }
-  const uint64_t slot = add_slot();
-  queued_.push_back(Queued{slot, std::move(command), 0});
-  queued_.back().reply_size_bytes =
-      reply_size_bytes_max(queued_.back().command, options_.reply_value_size_bytes_max);
+  command_arena_.Reset();
 }
 
-bool RespSession::answer_locally(const std::string& verb, const std::vector<std::string>& args,
+void RespSession::enqueue(const kv::proto::Command& command) {
+  KEEL_ASSERT(!command.has_batch());
+  const uint64_t framed_start = pending_.size();
+  const size_t command_size_bytes = command.ByteSizeLong();
+  append_field_header(pending_, kv::proto::Batch::kCommandsFieldNumber, command_size_bytes);
+  const size_t header_end = pending_.size();
+  pending_.resize(header_end + command_size_bytes);
+  uint8_t* end = command.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(pending_.data() + header_end));
+  KEEL_ASSERT(end == reinterpret_cast<uint8_t*>(pending_.data() + pending_.size()));
+  queued_.push_back(Queued{
+      .slot = add_slot(),
+      .framed_size_bytes = pending_.size() - framed_start,
+      .command_size_bytes = command_size_bytes,
+      .reply_size_bytes = reply_size_bytes_max(command, options_.reply_value_size_bytes_max)});
+}
+
+bool RespSession::answer_locally(const std::string& verb, std::span<const std::string> args,
                                  std::string& reply) {
   const size_t arguments = args.size() - 1;
   if (verb == "ping") {
@@ -265,31 +305,53 @@ void RespSession::fill(uint64_t slot, std::string reply) {
 void RespSession::submit_next() {
   if (in_flight_ || queued_.empty()) return;
   std::vector<uint64_t> slots;
-  kv::proto::Command batch;
-  uint64_t size_bytes = 0;
+  uint64_t size_bytes = 0;  // of the Batch: its commands, each framed
   uint64_t reply_size_bytes = 0;
+  uint64_t last_command_size_bytes = 0;
   while (!queued_.empty() && slots.size() < options_.batch_commands_max) {
     const Queued& next = queued_.front();
-    const uint64_t command_size_bytes = next.command.ByteSizeLong();
     const bool fits =
-        size_bytes + command_size_bytes <= options_.batch_size_bytes_max &&
+        size_bytes + next.framed_size_bytes <= options_.batch_size_bytes_max &&
         reply_size_bytes + next.reply_size_bytes <= options_.batch_reply_size_bytes_max;
     if (!slots.empty() && !fits) break;
-    size_bytes += command_size_bytes;
+    size_bytes += next.framed_size_bytes;
     reply_size_bytes += next.reply_size_bytes;
+    last_command_size_bytes = next.command_size_bytes;
     slots.push_back(next.slot);
-    *batch.mutable_batch()->add_commands() = std::move(queued_.front().command);
     queued_.pop_front();
   }
   KEEL_ASSERT(!slots.empty());
-  // A lone command goes as itself: its result needs no unpacking.
-  std::string command =
-      slots.size() == 1 ? batch.batch().commands(0).SerializeAsString() : batch.SerializeAsString();
+  KEEL_ASSERT(pending_start_ + size_bytes <= pending_.size());
+  const std::string_view framed(pending_.data() + pending_start_, size_bytes);
+  std::string command;
+  if (slots.size() == 1) {
+    // A lone command goes as itself: its result needs no unpacking.
+    command = framed.substr(framed.size() - last_command_size_bytes);
+  } else {
+    // A Command whose batch field holds the framed commands: what Protobuf would serialize.
+    append_field_header(command, kv::proto::Command::kBatchFieldNumber, size_bytes);
+    command.append(framed);
+  }
+  release_pending(size_bytes);
   in_flight_ = true;
   submit_(std::move(command),
           [this, slots = std::move(slots)](bool known, const std::string& result) {
             completed(slots, known, result);
           });
+}
+
+void RespSession::release_pending(uint64_t size_bytes) {
+  pending_start_ += size_bytes;
+  KEEL_ASSERT(pending_start_ <= pending_.size());
+  if (queued_.empty()) {
+    KEEL_ASSERT(pending_start_ == pending_.size());
+    pending_.clear();
+    pending_start_ = 0;
+  } else if (pending_start_ > pending_.size() / 2) {
+    // Bytes move only when more than half of those held are done with: linear in all.
+    pending_.erase(0, pending_start_);
+    pending_start_ = 0;
+  }
 }
 
 void RespSession::completed(const std::vector<uint64_t>& slots, bool known,

@@ -8,8 +8,12 @@
 // many commands, each with its own result. Commands answered locally (PING, ECHO, SELECT 0,
 // COMMAND, CONFIG GET, CLIENT, HELLO, INFO, QUIT) wait behind earlier ones all the same.
 
+#include <google/protobuf/arena.h>
+
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,19 +61,23 @@ class RespSession {
     bool ready = false;
     std::string reply;
   };
+  // A command waiting in pending_, serialized and framed as a field of a Batch.
   struct Queued {
     uint64_t slot = 0;
-    kv::proto::Command command;
-    uint64_t reply_size_bytes = 0;  // worst case
+    uint64_t framed_size_bytes = 0;   // the field's tag and length, then the command
+    uint64_t command_size_bytes = 0;  // the command alone, at the end of its framed bytes
+    uint64_t reply_size_bytes = 0;    // worst case
   };
 
   void parse_requests();
-  void dispatch(const std::vector<std::string>& args);
-  bool answer_locally(const std::string& verb, const std::vector<std::string>& args,
+  void dispatch(std::span<const std::string> args);
+  void enqueue(const kv::proto::Command& command);
+  bool answer_locally(const std::string& verb, std::span<const std::string> args,
                       std::string& reply);
   uint64_t add_slot();
   void fill(uint64_t slot, std::string reply);
   void submit_next();
+  void release_pending(uint64_t size_bytes);
   void completed(const std::vector<uint64_t>& slots, bool known, const std::string& result);
   void flush();
 
@@ -80,6 +88,13 @@ class RespSession {
   std::deque<Slot> slots_;
   uint64_t slot_base_ = 0;  // the id of slots_.front()
   std::deque<Queued> queued_;
+  // The queued commands' bytes, in order, from pending_start_ on: a prefix of them is a Batch's
+  // serialized form, so a submission copies it once and builds no messages.
+  std::string pending_;
+  uint64_t pending_start_ = 0;
+  // Commands are parsed into this arena and serialized at once; its first block is reused.
+  std::unique_ptr<char[]> command_block_;
+  google::protobuf::Arena command_arena_;
   bool in_flight_ = false;
   bool closing_ = false;
   std::string client_name_;

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "workloads/kv/replicated.h"
+#include "workloads/kv/text_command.h"
 
 namespace keel::resp {
 namespace {
@@ -63,6 +64,70 @@ TEST_F(RespSessionTest, RepliesComeInRequestOrderAndPipelinesBecomeOneBatch) {
   answer();
   EXPECT_EQ(session_.take_output(), "+OK\r\n+PONG\r\n$1\r\nv\r\n:1\r\n:2\r\n");
   EXPECT_TRUE(session_.idle());
+}
+
+// The session frames queued commands itself instead of building a Batch message: what it submits
+// must be exactly what Protobuf would serialize, split within the batch limits, in order.
+TEST(RespSessionBatches, SubmissionsAreProtobufsOwnBytesWithinTheLimits) {
+  RespSessionOptions options;
+  options.requests_waiting_max = 1000;
+  options.batch_commands_max = 5;
+  options.batch_size_bytes_max = 300;
+  std::vector<std::string> submitted;
+  std::deque<RespSession::Done> waiting;
+  kv::KvReplicated machine;
+  RespSession session(
+      options,
+      [&](std::string command, RespSession::Done done) {
+        submitted.push_back(command);
+        waiting.push_back(
+            [&machine, command, done = std::move(done)](bool known, const std::string&) mutable {
+              done(known, machine.apply(command, 0));
+            });
+      },
+      [] { return std::string(); });
+  // Values around the lengths where a varint grows (127, 16,383), and one over the batch limit.
+  std::vector<std::vector<std::string>> sent;
+  std::string stream;
+  for (const size_t value_size : {1, 126, 127, 128, 200, 20000, 3, 16384, 0, 5, 7, 9, 11, 13}) {
+    sent.push_back({"SET", "key:" + std::to_string(sent.size()), std::string(value_size, 'v')});
+    stream += "*3\r\n$3\r\nSET\r\n";
+    for (size_t i = 1; i < 3; i++) {
+      stream += "$" + std::to_string(sent.back()[i].size()) + "\r\n" + sent.back()[i] + "\r\n";
+    }
+  }
+  sent.push_back({"GET", "key:5"});
+  stream += "GET key:5\r\n";
+  session.receive(stream);
+  std::vector<kv::proto::Command> received;
+  for (size_t answered = 0; !waiting.empty(); answered++) {
+    ASSERT_LT(answered, sent.size());
+    kv::proto::Command command;
+    ASSERT_TRUE(command.ParseFromString(submitted.back()));
+    EXPECT_EQ(command.SerializeAsString(), submitted.back());
+    if (command.has_batch()) {
+      EXPECT_GE(command.batch().commands_size(), 2);
+      EXPECT_LE(command.batch().commands_size(), 5);
+      EXPECT_LE(command.batch().ByteSizeLong(), 300u);
+      received.insert(received.end(), command.batch().commands().begin(),
+                      command.batch().commands().end());
+    } else {
+      received.push_back(command);
+    }
+    auto done = std::move(waiting.front());
+    waiting.pop_front();
+    done(true, "");
+  }
+  ASSERT_EQ(received.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); i++) {
+    kv::proto::Command expected;
+    std::string error;
+    ASSERT_TRUE(kv::parse_text_command(sent[i], expected, error)) << error;
+    EXPECT_EQ(received[i].SerializeAsString(), expected.SerializeAsString()) << "command " << i;
+  }
+  const std::string output = session.take_output();
+  EXPECT_TRUE(output.ends_with("$20000\r\n" + std::string(20000, 'v') + "\r\n")) << output.size();
+  EXPECT_TRUE(session.idle());
 }
 
 TEST_F(RespSessionTest, CommandsArrivingWhileOneIsInFlightGoTogetherNext) {

@@ -33,14 +33,15 @@ Outcome parse(std::string_view stream, const std::vector<size_t>& chunk_sizes,
   Outcome outcome;
   size_t offset = 0;
   for (size_t chunk_index = 0;; chunk_index++) {
-    for (RespParser::Result result = parser.next(); result.status != RespParser::Status::need_more;
-         result = parser.next()) {
-      if (result.status == RespParser::Status::error) {
-        outcome.error = result.error;
+    for (RespParser::Status status = parser.next(); status != RespParser::Status::need_more;
+         status = parser.next()) {
+      if (status == RespParser::Status::error) {
+        KEEL_ASSERT(parser.args().empty());
+        outcome.error = parser.error();
         return outcome;
       }
-      KEEL_ASSERT(request_within_limits(result.args, limits));
-      outcome.requests.push_back(std::move(result.args));
+      KEEL_ASSERT(request_within_limits(parser.args(), limits));
+      outcome.requests.emplace_back(parser.args().begin(), parser.args().end());
     }
     KEEL_ASSERT(parser.buffered_size_bytes() <= limits.buffered_size_bytes_max);
     if (offset == stream.size()) return outcome;
@@ -184,13 +185,13 @@ TEST(RespParser, RequestsBeforeAnErrorStillCount) {
 TEST(RespParser, StaysInErrorAfterAnError) {
   RespParser parser(RespLimits{});
   parser.feed("*1\r\n$x\r\n");
-  EXPECT_EQ(parser.next().error, "invalid bulk length");
+  EXPECT_EQ(parser.next(), RespParser::Status::error);
+  EXPECT_EQ(parser.error(), "invalid bulk length");
   parser.feed("PING\r\n");
   for (int i = 0; i < 3; i++) {
-    const RespParser::Result result = parser.next();
-    EXPECT_EQ(result.status, RespParser::Status::error);
-    EXPECT_EQ(result.error, "invalid bulk length");
-    EXPECT_TRUE(result.args.empty());
+    EXPECT_EQ(parser.next(), RespParser::Status::error);
+    EXPECT_EQ(parser.error(), "invalid bulk length");
+    EXPECT_TRUE(parser.args().empty());
   }
   EXPECT_EQ(parser.buffered_size_bytes(), 0u);
 }
@@ -218,6 +219,34 @@ TEST(RespParser, LimitsHoldAtTheirEdges) {
             (std::vector<Args>{{"12345678", "1234"}}));
 }
 
+// The parser reuses the strings of one request for the next: each request must read as itself
+// whatever came before it, longer or shorter, with more arguments or fewer.
+TEST(RespParser, ReusedArgumentsHoldOnlyTheirRequest) {
+  const std::vector<Args> requests = {
+      {"SET", std::string(5000, 'k'), std::string(70000, 'v')},
+      {"GET", "k"},
+      {"MSET", "a", "1", "b", "2", "c", "3"},
+      {"PING"},
+      {"SET", "key:000000012345", "xxx"},
+      {"SET", "key:000000012346", ""},
+  };
+  Args many_keys{"DEL"};
+  for (int i = 0; i < 100; i++) many_keys.push_back("key" + std::to_string(i));
+  std::string stream;
+  std::vector<Args> expected;
+  for (int round = 0; round < 3; round++) {
+    for (const Args& request : requests) expected.push_back(request);
+    expected.push_back(many_keys);
+    expected.push_back({"GET", "short"});
+  }
+  for (const Args& request : expected) stream += multibulk({request});
+  for (const std::vector<size_t>& split : {std::vector<size_t>{}, {1}, {7, 4096, 3}}) {
+    const Outcome outcome = parse(stream, split);
+    EXPECT_EQ(outcome.error, "");
+    EXPECT_EQ(outcome.requests, expected);
+  }
+}
+
 TEST(RespParser, EndlessPipelineStaysWithinTheBufferLimit) {
   // 1 MiB of pipelined requests through a 32-byte buffer: consumed bytes are released, or
   // feed() would run out of room (and its capacity assertion would fail).
@@ -233,13 +262,16 @@ TEST(RespParser, FeedRoomIsTheBufferLimitLessWhatIsHeld) {
   RespParser parser(limits);
   EXPECT_EQ(parser.feed_size_bytes_max(), 32u);
   parser.feed("*1\r\n$8\r\n1234");
-  EXPECT_EQ(parser.next().status, RespParser::Status::need_more);
+  EXPECT_EQ(parser.next(), RespParser::Status::need_more);
   EXPECT_EQ(parser.buffered_size_bytes(), 4u);  // The length lines are consumed.
   EXPECT_EQ(parser.feed_size_bytes_max(), 28u);
   parser.feed("5678\r\nPING\r\n");
-  EXPECT_EQ(parser.next().args, (Args{"12345678"}));
-  EXPECT_EQ(parser.next().args, (Args{"PING"}));
-  EXPECT_EQ(parser.next().status, RespParser::Status::need_more);
+  EXPECT_EQ(parser.next(), RespParser::Status::complete);
+  EXPECT_EQ(Args(parser.args().begin(), parser.args().end()), (Args{"12345678"}));
+  EXPECT_EQ(parser.next(), RespParser::Status::complete);
+  EXPECT_EQ(Args(parser.args().begin(), parser.args().end()), (Args{"PING"}));
+  EXPECT_EQ(parser.next(), RespParser::Status::need_more);
+  EXPECT_TRUE(parser.args().empty());
   EXPECT_EQ(parser.buffered_size_bytes(), 0u);
   EXPECT_EQ(parser.feed_size_bytes_max(), 32u);
 }
