@@ -92,7 +92,8 @@ class RespSession {
   // serialized form, so a submission copies it once and builds no messages.
   std::string pending_;
   uint64_t pending_start_ = 0;
-  // Commands are parsed into this arena and serialized at once; its first block is reused.
+  // Commands are parsed into this arena and serialized at once; it is reset after each read,
+  // keeping its first block.
   std::unique_ptr<char[]> command_block_;
   google::protobuf::Arena command_arena_;
   bool in_flight_ = false;
