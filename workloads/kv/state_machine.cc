@@ -171,7 +171,7 @@ proto::Result StateMachine::state_too_large(uint64_t size_bytes_after) const {
 
 uint64_t StateMachine::size_bytes_after_put(Entries::const_iterator found, const std::string& key,
                                             uint64_t value_size) const {
-  KEEL_ASSERT(found == entries_.end() || found->first == key);
+  KEEL_ASSERT(found == entries_.end() || found->first.view() == key);
   const uint64_t before = found == entries_.end() ? 0 : key.size() + found->second.size();
   return size_bytes_ - before + key.size() + value_size;
 }
@@ -309,7 +309,7 @@ proto::Result StateMachine::mset(const proto::KeyValues& pairs) {
   uint64_t new_keys = 0;
   uint64_t size_bytes_after = size_bytes_;
   for (const auto& [key, value] : values) {
-    const auto found = entries_.find(std::string(key));
+    const auto found = entries_.find(key);
     if (found == entries_.end()) {
       new_keys++;
     } else {
@@ -325,7 +325,7 @@ proto::Result StateMachine::mset(const proto::KeyValues& pairs) {
   // to a final size within it (and put() asserts the limit after every write).
   for (const bool growing : {false, true}) {
     for (const auto& [key, value] : values) {
-      const auto found = entries_.find(std::string(key));
+      const auto found = entries_.find(key);
       const bool grows = found == entries_.end() || value.size() > found->second.size();
       if (grows == growing) put(found, std::string(key), std::string(value));
     }
@@ -388,7 +388,7 @@ uint64_t StateMachine::entry_hash(std::string_view key, std::string_view value) 
 }
 
 void StateMachine::put(Entries::iterator found, const std::string& key, std::string value) {
-  KEEL_ASSERT(found == entries_.end() || found->first == key);
+  KEEL_ASSERT(found == entries_.end() || found->first.view() == key);
   if (found != entries_.end()) {
     checksum_ -= entry_hash(key, found->second);
     size_bytes_ -= key.size() + found->second.size();
@@ -402,7 +402,7 @@ void StateMachine::put(Entries::iterator found, const std::string& key, std::str
   checksum_ += entry_hash(key, value);
   size_bytes_ += key.size() + value.size();
   KEEL_ASSERT(size_bytes_ <= limits_.state_size_bytes_max);
-  entries_.emplace(key, std::move(value));
+  entries_.emplace(InlineKey(key), std::move(value));
 }
 
 void StateMachine::erase(const std::string& key) {
@@ -423,23 +423,23 @@ std::string StateMachine::snapshot() const {
   const auto field_size_bytes = [](uint64_t size) {
     return size == 0 ? 0 : 1 + varint_size_bytes(size) + size;
   };
-  std::vector<const std::pair<const std::string, std::string>*> sorted;
+  std::vector<const Entries::value_type*> sorted;
   sorted.reserve(entries_.size());
   for (const auto& entry : entries_) sorted.push_back(&entry);
   std::sort(sorted.begin(), sorted.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
+            [](const auto* a, const auto* b) { return a->first.view() < b->first.view(); });
   std::string bytes;
   bytes.reserve(size_bytes_ + entries_.size() * 16);
   for (const auto* entry : sorted) {
-    const std::string& key = entry->first;
-    const std::string& value = entry->second;
+    const std::string_view key = entry->first.view();
+    const std::string_view value = entry->second;
     bytes.push_back(static_cast<char>(pairs_tag));
     append_varint(bytes, field_size_bytes(key.size()) + field_size_bytes(value.size()));
-    for (const auto& [tag, field] : {std::pair{key_tag, &key}, std::pair{value_tag, &value}}) {
-      if (field->empty()) continue;
+    for (const auto& [tag, field] : {std::pair{key_tag, key}, std::pair{value_tag, value}}) {
+      if (field.empty()) continue;
       bytes.push_back(static_cast<char>(tag));
-      append_varint(bytes, field->size());
-      bytes.append(*field);
+      append_varint(bytes, field.size());
+      bytes.append(field);
     }
   }
   return bytes;

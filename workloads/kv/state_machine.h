@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
+#include "workloads/kv/inline_key.h"
 #include "workloads/kv/kv.pb.h"
 
 namespace keel::kv {
@@ -68,7 +69,7 @@ class StateMachine {
 
   proto::Result store_full() const;
   proto::Result state_too_large(uint64_t size_bytes_after) const;
-  using Entries = absl::flat_hash_map<std::string, std::string>;
+  using Entries = absl::flat_hash_map<InlineKey, std::string, InlineKeyHash, InlineKeyEq>;
 
   // The size_bytes() after key, whose entry is found (or end()), is written with a value of
   // value_size bytes.
