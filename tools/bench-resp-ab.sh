@@ -2,7 +2,8 @@
 # Interleaved A/B of keel binaries under redis-benchmark: this VM's throughput drifts by 10-20%
 # within minutes, so one run before a change and one after prove nothing. Per round and per
 # binary: a fresh default-size 3-replica cluster (tools/cluster.sh), a warm-up run that creates
-# the keys, then measured runs against the primary's Redis port; a mean per binary at the end.
+# the keys, then measured runs against the primary's Redis port, each with the primary's CPU time
+# (user and system) per SET; the means per binary at the end.
 #
 #   bash tools/bench-resp-ab.sh [--rounds R] [--runs N] [--requests N] [--pipeline P]
 #                               [--base-port P] KEEL_BINARY...
