@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/assert.h"
 #include "io/storage.h"
 #include "sim/profile.h"
 #include "sim/world.h"
@@ -48,6 +49,12 @@ class SimDisk final : public io::BlockStorage {
   std::span<const uint8_t> durable_bytes() const { return durable_; }
   std::span<const uint8_t> current_bytes() const { return current_; }
   uint64_t unsynced_sectors() const;
+  // Whether the durable image of sector holds other than what was last written there durably
+  // (damaged, failing, or stale after a misdirected write): checkers judge no promise by it.
+  bool durable_sector_faulty(uint64_t sector) const {
+    KEEL_ASSERT(sector < sector_count());
+    return faulty(durable_meta_[sector]);
+  }
 
  private:
   // What the simulator knows about a sector's content beyond its bytes. Kept for the durable and

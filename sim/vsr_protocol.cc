@@ -11,12 +11,14 @@
 #include "core/vsr/header.h"
 #include "core/vsr/replica.h"
 #include "core/vsr/superblock.h"
+#include "core/vsr/wire.h"
 #include "io/assert.h"
 #include "sim/convergence.h"
 #include "sim/disk.h"
 #include "sim/kv_workload.h"
 #include "sim/linearizability.h"
 #include "sim/resp_front.h"
+#include "sim/vsr_promises.h"
 #include "workloads/kv/replicated.h"
 
 namespace keel::sim {
@@ -83,6 +85,8 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
   RunContext* context = nullptr;
   Profile profile;
   std::vector<vsr::Replica*> replicas;
+  std::vector<SimDisk*> disks;              // by replica, from format()
+  std::optional<VsrPromiseAudit> promises;  // once the cluster id is known
   std::vector<KeyOperation> history;
   uint64_t next_operation_id = 0;
   ConvergenceChecker convergence;
@@ -115,13 +119,52 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
 
 namespace {
 
+// A replica's bus, checking what each message promises against the replica's disk as a crash
+// would leave it (sim/vsr_promises.h) before it goes out.
+class PromiseCheckingBus final : public io::MessageBus {
+ public:
+  PromiseCheckingBus(VsrProtocol::Shared& shared, io::NodeId id, io::MessageBus& inner)
+      : shared_(shared), id_(id), inner_(inner) {}
+
+  io::NodeId self() const override { return inner_.self(); }
+  void set_receiver(Receiver receiver) override { inner_.set_receiver(std::move(receiver)); }
+  void send(io::NodeId to, uint16_t kind, std::span<const uint8_t> body) override {
+    check(kind, body);
+    inner_.send(to, kind, body);
+  }
+
+ private:
+  void check(uint16_t kind, std::span<const uint8_t> body) {
+    const vsr::Kind k = static_cast<vsr::Kind>(kind);
+    if (k != vsr::Kind::prepare_ok && k != vsr::Kind::do_view_change &&
+        k != vsr::Kind::start_view) {
+      return;
+    }
+    KEEL_ASSERT(shared_.promises.has_value());
+    const SimDisk& disk = *shared_.disks[id_];
+    // Named: the image refers to it, and must not outlive it.
+    const auto faulty = [&disk](uint64_t sector) { return disk.durable_sector_faulty(sector); };
+    const DurableImage image{disk.durable_bytes(), faulty};
+    const vsr::Replica* replica = shared_.replicas[id_];
+    const uint64_t commit_min = replica == nullptr ? 0 : replica->commit_min();
+    std::optional<std::string> broken = shared_.promises->audit(id_, kind, body, image, commit_min);
+    if (broken) shared_.context->violation("promise: " + std::move(*broken));
+  }
+
+  VsrProtocol::Shared& shared_;
+  const io::NodeId id_;
+  io::MessageBus& inner_;
+};
+
 class ReplicaProcess final : public Process {
  public:
   ReplicaProcess(VsrProtocol::Shared& shared, io::NodeId id, io::Env env)
       : shared_(shared),
         id_(id),
+        bus_(shared, id, env.bus),
+        env_{env.clock, env.timers, bus_, env.random, env.storage, env.cluster_id},
         state_machine_(sim_kv_limits()),
-        replica_(shared.config, env, id, state_machine_, &shared) {
+        replica_(shared.config, env_, id, state_machine_, &shared) {
     KEEL_ASSERT(shared_.replicas[id_] == nullptr);
     shared_.replicas[id_] = &replica_;
   }
@@ -130,6 +173,8 @@ class ReplicaProcess final : public Process {
  private:
   VsrProtocol::Shared& shared_;
   const io::NodeId id_;
+  PromiseCheckingBus bus_;
+  io::Env env_;
   kv::KvReplicated state_machine_;
   vsr::Replica replica_;
 };
@@ -202,11 +247,15 @@ void VsrProtocol::setup(const Profile& profile, RunContext& context) {
   shared_->context = &context;
   shared_->config = vsr_sim_config(profile);
   shared_->replicas.assign(profile.replicas, nullptr);
+  shared_->disks.assign(profile.replicas, nullptr);
 }
 
 void VsrProtocol::format(io::NodeId replica, uint64_t cluster_id, SimDisk& disk) {
   const std::vector<uint8_t> zone = vsr::Replica::format(shared_->config, cluster_id, replica);
   disk.format(0, zone);
+  KEEL_ASSERT(replica < shared_->disks.size());
+  shared_->disks[replica] = &disk;
+  if (!shared_->promises) shared_->promises.emplace(shared_->config, cluster_id);
 }
 
 std::unique_ptr<Process> VsrProtocol::start_replica(io::NodeId replica, io::Env env) {

@@ -494,7 +494,7 @@ void Replica::Impl::tick() {
       start_view_change(view + 1, true);
     } else if (ticks % 4 == 0) {
       send_start_view_change();
-      if (do_view_change_sent) send_do_view_change();
+      if (vote_durable) send_do_view_change();
       if (primary_of(view) == self) try_finish_view_change();
     }
   }

@@ -252,7 +252,12 @@ struct Replica::Impl {
   // View change.
   std::vector<bool> start_view_change_from;
   std::map<uint32_t, proto::DoViewChange> do_view_changes;
+  // The vote for this view is cast (being made durable, or durable): there is no second one.
   bool do_view_change_sent = false;
+  // The vote is durable: only now may the do_view_change go out, or out again on a tick (a
+  // resend while the vote was still being written broke the promise; the simulator's promise
+  // check, sim/vsr_promises.h, found it in half of seeds 1..300).
+  bool vote_durable = false;
   bool installing = false;  // a decided log is being written
   uint64_t view_change_tick = 0;
   uint32_t view_change_attempts = 0;

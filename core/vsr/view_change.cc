@@ -40,6 +40,7 @@ void Replica::Impl::start_view_change(uint64_t new_view, bool increment_attempts
     view_change_prepares.clear();
     view_change_headers.clear();
     do_view_change_sent = false;
+    vote_durable = false;
     installing = false;
     pipeline.clear();
     request_queue.clear();
@@ -61,6 +62,7 @@ void Replica::Impl::start_view_change(uint64_t new_view, bool increment_attempts
       persist([this, voted_view] {
         if (view != voted_view || status != Status::view_change || do_view_change_sent) return;
         do_view_change_sent = true;
+        vote_durable = true;
         send_do_view_change();
       });
     }
@@ -90,6 +92,7 @@ void Replica::Impl::on_start_view_change(const proto::StartViewChange& message) 
   do_view_change_sent = true;
   persist([this, voted_view] {
     if (view != voted_view || status != Status::view_change) return;
+    vote_durable = true;
     send_do_view_change();
   });
 }
@@ -128,7 +131,8 @@ proto::DoViewChange Replica::Impl::make_do_view_change() const {
 }
 
 void Replica::Impl::send_do_view_change() {
-  if (status != Status::view_change || !do_view_change_sent) return;
+  if (status != Status::view_change || !vote_durable) return;
+  KEEL_ASSERT(do_view_change_sent);
   proto::DoViewChange dvc = make_do_view_change();
   debug("do_view_change {} to {}: log_view {} op {} commit {}/{} headers {} faulty {}", view,
         primary_of(view), log_view, op, commit_min, commit_max, dvc.headers_size(),
@@ -517,6 +521,7 @@ void Replica::Impl::become_normal(uint64_t new_view, uint64_t new_op, bool as_pr
   view_change_prepares.clear();
   view_change_headers.clear();
   do_view_change_sent = false;
+  vote_durable = false;
   view_change_attempts = 0;
   primary_contact_tick = ticks;
   commit_progress_tick = ticks;

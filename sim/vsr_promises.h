@@ -1,0 +1,63 @@
+#pragma once
+// The promises a VSR replica's messages make about its own disk, checked by the simulator at
+// the moment each message is sent, against what the simulated disk holds durably (docs/vsr.md,
+// "Crash and restart"): a do_view_change is a vote for its view, a start_view announces a log
+// view, and a prepare_ok says its sender holds the entry durably in the view it names. The check
+// reads the disk image, not the replica's memory, so a bug that sends a promise before it is
+// durable is caught at the send, in every run that sends one, and not only in the rare runs
+// where a crash then lands in the window and the cluster's history happens to show it.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "absl/functional/function_ref.h"
+#include "core/vsr/config.h"
+#include "core/vsr/header.h"
+#include "core/vsr/superblock.pb.h"
+
+namespace keel::sim {
+
+// A replica's disk as a crash would leave it: the durable bytes, and which sectors hold
+// something other than what was written there (damaged or misdirected since): a promise about
+// those cannot be judged from the bytes, and is not.
+struct DurableImage {
+  std::span<const uint8_t> bytes;
+  absl::FunctionRef<bool(uint64_t sector)> faulty;
+};
+
+class VsrPromiseAudit {
+ public:
+  VsrPromiseAudit(const vsr::Config& config, uint64_t cluster_id);
+
+  // The superblock state a restart would trust: the newest intact copy of this replica's.
+  std::optional<vsr::proto::SuperblockState> durable_state(uint32_t replica,
+                                                           const DurableImage& image) const;
+
+  // What the message breaks, if anything. commit_min is the sender's, as it sends: an
+  // acknowledgement of an op it has applied promises nothing about the op's slot (the op may
+  // have come by state transfer).
+  std::optional<std::string> audit(uint32_t replica, uint16_t kind, std::span<const uint8_t> body,
+                                   const DurableImage& image, uint64_t commit_min) const;
+
+ private:
+  std::optional<std::string> audit_prepare_ok(uint32_t replica, std::span<const uint8_t> body,
+                                              const DurableImage& image, uint64_t commit_min) const;
+  // "" if the slot of op holds the entry checksum durably, ring header and body, else why not.
+  // parent: the entry's parent checksum, or 0 where the slot was damaged since and says nothing.
+  std::string entry_not_durable(uint64_t op, uint64_t checksum, const DurableImage& image,
+                                uint64_t& parent) const;
+  // Whether the durable view (or log view) reaches view: what the message did, and what a
+  // restart would do if it did not.
+  std::optional<std::string> view_not_durable(uint32_t replica, const DurableImage& image,
+                                              uint64_t view, bool log_view, std::string_view what,
+                                              std::string_view consequence) const;
+  bool any_faulty(const DurableImage& image, uint64_t offset_bytes, uint64_t size_bytes) const;
+
+  const vsr::Layout layout_;
+  const uint64_t cluster_id_;
+};
+
+}  // namespace keel::sim
