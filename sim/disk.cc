@@ -336,6 +336,7 @@ void SimDisk::crash() {
 }
 
 void SimDisk::wipe() {
+  wipes_++;
   forget_pending_syncs();
   std::fill(durable_.begin(), durable_.end(), 0);
   std::fill(current_.begin(), current_.end(), 0);

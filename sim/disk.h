@@ -33,6 +33,7 @@ class SimDisk final : public io::BlockStorage {
   void crash();
   // Zeroes the whole device, durable contents too.
   void wipe();
+  uint64_t wipes() const { return wipes_; }
   // Writes durably at once, with no faults: the `keel format` of a simulated cluster.
   void format(uint64_t offset_bytes, std::span<const uint8_t> data);
 
@@ -110,6 +111,7 @@ class SimDisk final : public io::BlockStorage {
   SimNode& node_;
   const DiskProfile& profile_;
   bool faults_enabled_ = true;
+  uint64_t wipes_ = 0;
   std::vector<uint8_t> durable_;
   std::vector<uint8_t> current_;
   std::vector<SectorMeta> durable_meta_;

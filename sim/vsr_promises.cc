@@ -19,7 +19,7 @@ constexpr uint64_t sector_size = io::BlockStorage::sector_size_bytes;
 }  // namespace
 
 VsrPromiseAudit::VsrPromiseAudit(const vsr::Config& config, uint64_t cluster_id)
-    : layout_(config), cluster_id_(cluster_id) {}
+    : layout_(config), cluster_id_(cluster_id), promised_(config.replica_count) {}
 
 bool VsrPromiseAudit::any_faulty(const DurableImage& image, uint64_t offset_bytes,
                                  uint64_t size_bytes) const {
@@ -83,12 +83,9 @@ std::string VsrPromiseAudit::entry_not_durable(uint64_t op, uint64_t checksum,
 }
 
 std::optional<std::string> VsrPromiseAudit::audit_prepare_ok(uint32_t replica,
-                                                             std::span<const uint8_t> body,
+                                                             const vsr::proto::PrepareOk& ok,
                                                              const DurableImage& image,
                                                              uint64_t commit_min) const {
-  vsr::proto::PrepareOk ok;
-  if (!vsr::parse_message(body, ok))
-    return fmt::format("replica {} sent a prepare_ok that does not parse", replica);
   const std::optional<vsr::proto::SuperblockState> state = durable_state(replica, image);
   if (!state || state->log_view() < ok.view()) {
     return fmt::format(
@@ -117,26 +114,68 @@ std::optional<std::string> VsrPromiseAudit::audit_prepare_ok(uint32_t replica,
 
 std::optional<std::string> VsrPromiseAudit::audit(uint32_t replica, uint16_t kind,
                                                   std::span<const uint8_t> body,
-                                                  const DurableImage& image,
-                                                  uint64_t commit_min) const {
+                                                  uint64_t commit_min, WithImage with_image) {
+  KEEL_ASSERT(replica < promised_.size());
+  std::optional<std::string> broken;
+  uint64_t view = 0;
+  const char* message = "";
+  uint64_t wipes = 0;
   switch (static_cast<vsr::Kind>(kind)) {
-    case vsr::Kind::prepare_ok:
-      return audit_prepare_ok(replica, body, image, commit_min);
+    case vsr::Kind::prepare_ok: {
+      vsr::proto::PrepareOk ok;
+      if (!vsr::parse_message(body, ok)) return "a prepare_ok that does not parse";
+      view = ok.view();
+      message = "prepare_ok";
+      with_image(replica, [&](const DurableImage& image) {
+        wipes = image.wipes;
+        broken = audit_prepare_ok(replica, ok, image, commit_min);
+      });
+      break;
+    }
     case vsr::Kind::do_view_change: {
       vsr::proto::DoViewChange dvc;
       if (!vsr::parse_message(body, dvc)) return "a do_view_change that does not parse";
-      return view_not_durable(replica, image, dvc.view(), false, "voted (do_view_change)",
-                              "take the vote back");
+      view = dvc.view();
+      message = "do_view_change";
+      with_image(replica, [&](const DurableImage& image) {
+        wipes = image.wipes;
+        broken = view_not_durable(replica, image, view, false, "voted (do_view_change)",
+                                  "take the vote back");
+      });
+      break;
     }
     case vsr::Kind::start_view: {
       vsr::proto::StartView start;
       if (!vsr::parse_message(body, start)) return "a start_view that does not parse";
-      return view_not_durable(replica, image, start.view(), true, "announced the view (start_view)",
-                              "forget the log it announced");
+      view = start.view();
+      message = "start_view";
+      with_image(replica, [&](const DurableImage& image) {
+        wipes = image.wipes;
+        broken = view_not_durable(replica, image, view, true, "announced the view (start_view)",
+                                  "forget the log it announced");
+      });
+      break;
     }
     default:
       return std::nullopt;
   }
+  if (broken) return broken;
+  return view_taken_back(replica, message, view, wipes);
+}
+
+std::optional<std::string> VsrPromiseAudit::view_taken_back(uint32_t replica, const char* message,
+                                                            uint64_t view, uint64_t wipes) {
+  Promised& promised = promised_[replica];
+  if (promised.wipes != wipes) promised = Promised{0, "", wipes};
+  if (view < promised.view) {
+    return fmt::format(
+        "replica {} sent a {} in view {} after a {} in view {}: it went back on a promise (a "
+        "restart that lost or misread its superblock?)",
+        replica, message, view, promised.message, promised.view);
+  }
+  promised.view = view;
+  promised.message = message;
+  return std::nullopt;
 }
 
 std::optional<std::string> VsrPromiseAudit::view_not_durable(uint32_t replica,

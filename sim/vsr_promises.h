@@ -12,10 +12,12 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "core/vsr/config.h"
 #include "core/vsr/header.h"
+#include "core/vsr/messages.pb.h"
 #include "core/vsr/superblock.pb.h"
 
 namespace keel::sim {
@@ -26,8 +28,16 @@ namespace keel::sim {
 struct DurableImage {
   std::span<const uint8_t> bytes;
   absl::FunctionRef<bool(uint64_t sector)> faulty;
+  uint64_t wipes = 0;  // how often the disk was wiped so far: a wipe voids every promise
 };
 
+// Lends use the durable image of a replica's disk, for as long as use runs.
+using WithImage =
+    absl::FunctionRef<void(uint32_t replica, absl::FunctionRef<void(const DurableImage&)> use)>;
+
+// Also checks that promises hold across restarts: once a replica sent one of these messages in
+// view v, it never sends one in an older view (a restart that read back an older view than it
+// had made durable would), unless its disk was wiped since (it then recovers from the others).
 class VsrPromiseAudit {
  public:
   VsrPromiseAudit(const vsr::Config& config, uint64_t cluster_id);
@@ -40,13 +50,24 @@ class VsrPromiseAudit {
   // acknowledgement of an op it has applied promises nothing about the op's slot (the op may
   // have come by state transfer).
   std::optional<std::string> audit(uint32_t replica, uint16_t kind, std::span<const uint8_t> body,
-                                   const DurableImage& image, uint64_t commit_min) const;
+                                   uint64_t commit_min, WithImage with_image);
 
  private:
-  std::optional<std::string> audit_prepare_ok(uint32_t replica, std::span<const uint8_t> body,
+  // The newest view a replica has sent a promise in, and by which message.
+  struct Promised {
+    uint64_t view = 0;
+    const char* message = "";
+    uint64_t wipes = 0;
+  };
+
+  std::optional<std::string> audit_prepare_ok(uint32_t replica, const vsr::proto::PrepareOk& ok,
                                               const DurableImage& image, uint64_t commit_min) const;
+  // Whether a message in view goes back on one sent in a newer view; remembers it if not.
+  std::optional<std::string> view_taken_back(uint32_t replica, const char* message, uint64_t view,
+                                             uint64_t wipes);
   // "" if the slot of op holds the entry checksum durably, ring header and body, else why not.
-  // parent: the entry's parent checksum, or 0 where the slot was damaged since and says nothing.
+  // parent: the entry's parent checksum, or 0 where the slot was damaged since and says nothing
+  // (then "" too).
   std::string entry_not_durable(uint64_t op, uint64_t checksum, const DurableImage& image,
                                 uint64_t& parent) const;
   // Whether the durable view (or log view) reaches view: what the message did, and what a
@@ -58,6 +79,7 @@ class VsrPromiseAudit {
 
   const vsr::Layout layout_;
   const uint64_t cluster_id_;
+  std::vector<Promised> promised_;  // by replica
 };
 
 }  // namespace keel::sim

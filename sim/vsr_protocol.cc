@@ -141,13 +141,16 @@ class PromiseCheckingBus final : public io::MessageBus {
       return;
     }
     KEEL_ASSERT(shared_.promises.has_value());
-    const SimDisk& disk = *shared_.disks[id_];
-    // Named: the image refers to it, and must not outlive it.
-    const auto faulty = [&disk](uint64_t sector) { return disk.durable_sector_faulty(sector); };
-    const DurableImage image{disk.durable_bytes(), faulty};
+    const auto with_image = [this](uint32_t replica,
+                                   absl::FunctionRef<void(const DurableImage&)> use) {
+      const SimDisk& disk = *shared_.disks[replica];
+      const auto faulty = [&disk](uint64_t sector) { return disk.durable_sector_faulty(sector); };
+      use(DurableImage{disk.durable_bytes(), faulty, disk.wipes()});
+    };
     const vsr::Replica* replica = shared_.replicas[id_];
     const uint64_t commit_min = replica == nullptr ? 0 : replica->commit_min();
-    std::optional<std::string> broken = shared_.promises->audit(id_, kind, body, image, commit_min);
+    std::optional<std::string> broken =
+        shared_.promises->audit(id_, kind, body, commit_min, with_image);
     if (broken) shared_.context->violation("promise: " + std::move(*broken));
   }
 
