@@ -18,6 +18,7 @@
 #include "sim/kv_workload.h"
 #include "sim/linearizability.h"
 #include "sim/resp_front.h"
+#include "sim/vsr_commits.h"
 #include "sim/vsr_promises.h"
 #include "workloads/kv/replicated.h"
 
@@ -87,6 +88,7 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
   std::vector<vsr::Replica*> replicas;
   std::vector<SimDisk*> disks;              // by replica, from format()
   std::optional<VsrPromiseAudit> promises;  // once the cluster id is known
+  VsrCommitOracle commits;
   std::vector<KeyOperation> history;
   uint64_t next_operation_id = 0;
   ConvergenceChecker convergence;
@@ -99,6 +101,14 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
     std::optional<std::string> violation =
         convergence.committed(replica, op, header_checksum, state_checksum);
     if (violation) context->violation(std::move(*violation));
+    violation = commits.applied(replica, op, header_checksum);
+    if (violation) context->violation("commit: " + std::move(*violation));
+  }
+
+  void commit_counted(uint32_t replica, uint64_t view, uint64_t op,
+                      uint64_t header_checksum) override {
+    std::optional<std::string> violation = commits.counted(replica, view, op, header_checksum);
+    if (violation) context->violation("commit: " + std::move(*violation));
   }
 
   bool logging() const override { return log_enabled; }
@@ -152,6 +162,13 @@ class PromiseCheckingBus final : public io::MessageBus {
     std::optional<std::string> broken =
         shared_.promises->audit(id_, kind, body, commit_min, with_image);
     if (broken) shared_.context->violation("promise: " + std::move(*broken));
+    if (k == vsr::Kind::start_view) {
+      vsr::proto::StartView start;
+      const bool parsed = vsr::parse_message(body, start);
+      KEEL_ASSERT(parsed);  // the audit parsed it
+      broken = shared_.commits.announced(id_, start);
+      if (broken) shared_.context->violation("commit: " + std::move(*broken));
+    }
   }
 
   VsrProtocol::Shared& shared_;
@@ -336,6 +353,8 @@ std::vector<std::pair<std::string, uint64_t>> VsrProtocol::counters() const {
   }
   counters.emplace_back("commits_checked", shared_->convergence.reports());
   counters.emplace_back("history_operations", shared_->history.size());
+  counters.emplace_back("ops_committed", shared_->commits.committed_ops());
+  counters.emplace_back("start_views_checked", shared_->commits.start_views_checked());
   return counters;
 }
 

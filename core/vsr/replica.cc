@@ -816,6 +816,11 @@ void Replica::Impl::advance_commit_max_from_acks() {
     }
     if (holders >= quorum) {
       debug("commit_max {} by acks [{}]", candidate, fmt::join(acked_op, ","));
+      if (observer != nullptr) {
+        for (uint64_t k = commit_max + 1; k <= candidate; k++) {
+          observer->commit_counted(self, view, k, header_checksum_of(k));
+        }
+      }
       commit_max = candidate;
       break;
     }

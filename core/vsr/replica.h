@@ -61,6 +61,11 @@ class ReplicaObserver {
   // False if committed() does nothing: the replica then skips the state checksum, which costs a
   // pass over the client table per op.
   virtual bool observes_commits() const { return true; }
+  // On a primary: op (with this header checksum) is committed, because a quorum, the primary
+  // counted, acknowledged it in view (VRR 4.1 step 5). Called once per op the count reaches, in
+  // order. A view change must keep every such op (VRR 4.2): the simulator checks it does.
+  virtual void commit_counted(uint32_t replica, uint64_t view, uint64_t op,
+                              uint64_t header_checksum) {}
   virtual void event(uint32_t replica, ReplicaEvent event) {}
   // A line describing a protocol step, for debugging (the simulator prints them on request).
   virtual bool logging() const { return false; }
