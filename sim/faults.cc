@@ -66,6 +66,8 @@ std::string_view fault_kind_name(FaultKind kind) {
       return "disk_moment_damage";
     case FaultKind::partition_moment_bridge:
       return "partition_moment_bridge";
+    case FaultKind::partition_rotate:
+      return "partition_rotate";
     case FaultKind::partition_bridge:
       return "partition_bridge";
     case FaultKind::count:

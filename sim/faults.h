@@ -46,6 +46,7 @@ enum class FaultKind : uint8_t {
   partition_bridge,         // two groups cut apart, one replica in touch with both
   disk_moment_damage,       // a moment crash also damaged the block of one of the latest writes
   partition_moment_bridge,  // a moment crash also made the crashed replica a bridge
+  partition_rotate,         // a new primary isolated, and the partition before it healed
   count,
 };
 

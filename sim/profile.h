@@ -61,6 +61,12 @@ struct NemesisProfile {
   // side that moved on and the side it left both reach it, and nothing else reaches across).
   double moment_damage_probability = 0;
   double moment_bridge_probability = 0;
+  // Of the views a primary starts, the fraction in which it is isolated after an exponential
+  // delay of this mean, while the partition in force (usually the isolation of the primary
+  // before) heals: Jepsen's rolling isolation of the leader. The old primary comes back with
+  // the log of an older view, often longer than the new view's, into the next view change.
+  double rotate_probability = 0;
+  uint64_t rotate_delay_mean_ns = 5'000'000;
 };
 
 struct Profile {

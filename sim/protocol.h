@@ -44,6 +44,10 @@ class RunContext {
   // promise (a view-change vote) that must survive the crash. The nemesis may aim a crash there
   // (NemesisProfile::moment_crash_probability); random crashes alone rarely land in the window.
   virtual void critical_moment(io::NodeId replica) = 0;
+  // A replica became the primary of a new view. The nemesis may cut it off soon after and let
+  // the replicas it cut off before back in (NemesisProfile::rotate_probability): a log left
+  // over from an older view then meets the view change that follows.
+  virtual void primary_started(io::NodeId replica) = 0;
 };
 
 class ProtocolUnderTest {

@@ -449,6 +449,33 @@ void Simulator::critical_moment(io::NodeId replica) {
       });
 }
 
+void Simulator::primary_started(io::NodeId replica) {
+  const NemesisProfile& nemesis = profile_.nemesis;
+  KEEL_ASSERT(replica < profile_.replicas);
+  // No draw at all where the profile has none: other seeds' runs stay as they were.
+  if (phase_ != Phase::safety || nemesis.rotate_probability == 0) return;
+  KEEL_ASSERT(nemesis.partitions);
+  io::Random& random = world_->random();
+  if (!random.chance(nemesis.rotate_probability)) return;
+  const uint64_t delay_ns = 1 + random.exponential(nemesis.rotate_delay_mean_ns);
+  world_->loop().schedule(world_->now_ns() + delay_ns,
+                          EventTag{replica, static_cast<uint16_t>(EventKind::control)},
+                          [this, replica] { rotate_isolation(replica); });
+}
+
+// The partition in force heals and the given primary is cut off from the other replicas. Clients
+// still reach it, so it goes on preparing their requests, which no one acknowledges: its log
+// grows past the new view's (VRR's partitioned old primary that still receives requests).
+void Simulator::rotate_isolation(io::NodeId primary) {
+  if (phase_ != Phase::safety || protocol_.leader() != primary) return;
+  network_->unblock_all(SimNetwork::BlockReason::partition);
+  const uint64_t side = uint64_t{1} << primary;
+  network_->partition(side, profile_.replicas, false);
+  partition_active_ = true;
+  world_->fault(primary, FaultKind::partition_rotate, side);
+  heal_partition_later(1 + world_->random().exponential(profile_.nemesis.fault_duration_mean_ns));
+}
+
 // What else a moment crash does, each by the profile's chance (no draw where it has none).
 void Simulator::aim_at_moment_crash(io::NodeId replica, uint64_t downtime_ns) {
   const NemesisProfile& nemesis = profile_.nemesis;

@@ -88,6 +88,7 @@ class Simulator final : public RunContext {
   void client_completed(io::NodeId client, uint64_t operation, bool ok, uint64_t result) override;
   void violation(std::string message) override;
   void critical_moment(io::NodeId replica) override;
+  void primary_started(io::NodeId replica) override;
 
  private:
   enum class Phase : uint64_t { setup = 0, safety = 1, liveness = 2, done = 3 };
@@ -110,6 +111,7 @@ class Simulator final : public RunContext {
   // Returns the downtime drawn: the replica restarts that long after.
   uint64_t crash_replica(io::NodeId replica, bool wipe);
   void aim_at_moment_crash(io::NodeId replica, uint64_t downtime_ns);
+  void rotate_isolation(io::NodeId primary);
   void cut_off_client(io::NodeId client, uint64_t until_ns);
   void restart_replica(io::NodeId replica);
   void partition();

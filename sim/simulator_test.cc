@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "sim/vsr_protocol.h"
@@ -190,6 +191,63 @@ TEST(Nemesis, AMomentBridgeReachesEveryoneUntilAfterTheRestart) {
   }
   EXPECT_GT(bridges, 20u);
   EXPECT_GT(damages, 5u);
+  EXPECT_GT(sends_checked, 100u);
+}
+
+// A rotation cuts off the primary that just started its view, from the other replicas only, and
+// heals what was cut off before.
+TEST(Nemesis, ARotationIsolatesTheNewPrimaryFromTheReplicasAlone) {
+  uint64_t rotations = 0, sends_checked = 0;
+  for (uint64_t seed = 1; seed <= 10; seed++) {
+    const TracedRun r = run(
+        seed,
+        [](Profile& p) {
+          p = only(p, [](NemesisProfile& n) {
+            n.partitions = true;
+            n.rotate_probability = 1.0;
+            n.rotate_delay_mean_ns = 5 * io::ns_per_ms;
+          });
+        },
+        3, true);
+    EXPECT_EQ(r.summary.result, RunResult::pass) << "seed " << seed << ": " << r.summary.message;
+    const uint32_t replicas = r.summary.profile.replicas;
+    std::optional<uint32_t> isolated;  // while a rotation holds
+    const auto& records = r.trace.records;
+    for (size_t i = 0; i < records.size(); i++) {
+      const TraceRecord& record = records[i];
+      if (record.kind == static_cast<uint32_t>(TraceKind::phase)) isolated.reset();
+      if (record.kind == static_cast<uint32_t>(TraceKind::fault)) {
+        const auto kind = static_cast<FaultKind>(record.a);
+        if (kind == FaultKind::partition_rotate) {
+          rotations++;
+          EXPECT_EQ(record.b, uint64_t{1} << record.node);  // the side: the primary alone
+          isolated = record.node;
+        } else if (kind == FaultKind::partition_heal || kind == FaultKind::partition_isolate ||
+                   kind == FaultKind::partition_symmetric ||
+                   kind == FaultKind::partition_asymmetric ||
+                   kind == FaultKind::partition_random_split ||
+                   kind == FaultKind::partition_bridge) {
+          isolated.reset();
+        }
+      }
+      if (record.kind != static_cast<uint32_t>(TraceKind::send) || !isolated) continue;
+      const uint32_t from = record.node;
+      const auto to = static_cast<uint32_t>(record.a);
+      const bool across = (from == *isolated) != (to == *isolated);
+      const bool dropped = i + 1 < records.size() &&
+                           records[i + 1].kind == static_cast<uint32_t>(TraceKind::drop) &&
+                           records[i + 1].b == static_cast<uint64_t>(DropReason::partition);
+      // Replica to replica across the cut: dropped. A client and the isolated primary: never.
+      if (across && from < replicas && to < replicas) {
+        EXPECT_TRUE(dropped) << "seed " << seed << " " << format_record(record);
+        sends_checked++;
+      } else if (across) {
+        EXPECT_FALSE(dropped) << "seed " << seed << " " << format_record(record);
+        sends_checked++;
+      }
+    }
+  }
+  EXPECT_GT(rotations, 10u);
   EXPECT_GT(sends_checked, 100u);
 }
 

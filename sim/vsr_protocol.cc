@@ -124,6 +124,10 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
     if (e == vsr::ReplicaEvent::view_change_started || e == vsr::ReplicaEvent::view_change_voted) {
       context->critical_moment(replica);
     }
+    if (e == vsr::ReplicaEvent::view_started && replicas[replica] != nullptr &&
+        replicas[replica]->primary()) {
+      context->primary_started(replica);
+    }
   }
 };
 
