@@ -428,39 +428,39 @@ uint32_t Simulator::replicas_down_max() const {
 }
 
 void Simulator::critical_moment(io::NodeId replica) {
-  const NemesisProfile& nemesis = profile_.nemesis;
   KEEL_ASSERT(replica < profile_.replicas);
-  // No draw at all where the profile has none: other seeds' runs stay as they were.
-  if (phase_ != Phase::safety || nemesis.moment_crash_probability == 0) return;
-  KEEL_ASSERT(nemesis.crashes);
-  io::Random& random = world_->random();
-  if (!random.chance(nemesis.moment_crash_probability)) return;
-  const uint64_t delay_ns = 1 + random.exponential(nemesis.moment_crash_delay_mean_ns);
-  world_->loop().schedule(
-      world_->now_ns() + delay_ns, EventTag{replica, static_cast<uint16_t>(EventKind::control)},
-      [this, replica] {
-        if (phase_ != Phase::safety || !nodes_[replica]->up() || restart_pending_[replica] ||
-            replicas_down() >= replicas_down_max()) {
-          return;
-        }
-        const uint64_t downtime_ns = crash_replica(replica, false);
-        world_->fault(replica, FaultKind::process_crash_at_moment, 0);
-        aim_at_moment_crash(replica, downtime_ns);
-      });
+  const NemesisProfile& nemesis = profile_.nemesis;
+  KEEL_ASSERT(nemesis.moment_crash_probability == 0 || nemesis.crashes);
+  maybe_aim(replica, nemesis.moment_crash_probability, nemesis.moment_crash_delay_mean_ns,
+            [this, replica] {
+              if (phase_ != Phase::safety || !nodes_[replica]->up() || restart_pending_[replica] ||
+                  replicas_down() >= replicas_down_max()) {
+                return;
+              }
+              const uint64_t downtime_ns = crash_replica(replica, false);
+              world_->fault(replica, FaultKind::process_crash_at_moment, 0);
+              aim_at_moment_crash(replica, downtime_ns);
+            });
 }
 
 void Simulator::primary_started(io::NodeId replica) {
-  const NemesisProfile& nemesis = profile_.nemesis;
   KEEL_ASSERT(replica < profile_.replicas);
+  const NemesisProfile& nemesis = profile_.nemesis;
+  KEEL_ASSERT(nemesis.rotate_probability == 0 || nemesis.partitions);
+  maybe_aim(replica, nemesis.rotate_probability, nemesis.rotate_delay_mean_ns,
+            [this, replica] { rotate_isolation(replica); });
+}
+
+void Simulator::maybe_aim(io::NodeId replica, double probability, uint64_t delay_mean_ns,
+                          io::Callback fault) {
   // No draw at all where the profile has none: other seeds' runs stay as they were.
-  if (phase_ != Phase::safety || nemesis.rotate_probability == 0) return;
-  KEEL_ASSERT(nemesis.partitions);
+  if (phase_ != Phase::safety || probability == 0) return;
   io::Random& random = world_->random();
-  if (!random.chance(nemesis.rotate_probability)) return;
-  const uint64_t delay_ns = 1 + random.exponential(nemesis.rotate_delay_mean_ns);
+  if (!random.chance(probability)) return;
+  const uint64_t delay_ns = 1 + random.exponential(delay_mean_ns);
   world_->loop().schedule(world_->now_ns() + delay_ns,
                           EventTag{replica, static_cast<uint16_t>(EventKind::control)},
-                          [this, replica] { rotate_isolation(replica); });
+                          std::move(fault));
 }
 
 // The partition in force heals and the given primary is cut off from the other replicas. Clients

@@ -110,6 +110,10 @@ class Simulator final : public RunContext {
   uint32_t replicas_down_max() const;
   // Returns the downtime drawn: the replica restarts that long after.
   uint64_t crash_replica(io::NodeId replica, bool wipe);
+  // Aimed faults: with the given probability, fault runs a random delay (mean delay_mean_ns)
+  // after the moment, in the safety phase only.
+  void maybe_aim(io::NodeId replica, double probability, uint64_t delay_mean_ns,
+                 io::Callback fault);
   void aim_at_moment_crash(io::NodeId replica, uint64_t downtime_ns);
   void rotate_isolation(io::NodeId primary);
   void cut_off_client(io::NodeId client, uint64_t until_ns);
