@@ -669,7 +669,7 @@ void Replica::Impl::prepare_batch() {
   while (is_primary() && !installing && !request_queue.empty() &&
          pipeline.size() < config.pipeline_max && can_write(op + 1) && clock_sync.synchronized() &&
          head_known() && !batch_held()) {
-    batch_hold_requests = 0;  // a hold delays one prepare, the first after a commit
+    end_batch_hold();  // a hold delays one prepare, the first after a commit
     proto::Batch batch;
     uint64_t size_bytes = header_size_bytes + 64;
     while (!request_queue.empty() &&
@@ -713,6 +713,13 @@ void Replica::Impl::hold_next_batch(uint32_t requests_answered) {
   batch_hold_requests =
       std::min<size_t>(config.batch_requests_max, request_queue.size() + size_t{requests_answered});
   batch_hold_until_ns = env.clock.monotonic_ns() + config.batch_delay_us * 1000;
+}
+
+void Replica::Impl::end_batch_hold() {
+  batch_hold_requests = 0;
+  // A hold the waiting requests ended needs no wake-up any more.
+  if (batch_timer != io::timer_id_none) env.timers.cancel(batch_timer);
+  batch_timer = io::timer_id_none;
 }
 
 bool Replica::Impl::batch_held() {

@@ -96,6 +96,8 @@ struct Replica::Impl {
   // Whether the next prepare waits for more requests (Config::batch_delay_us); if so, a timer
   // runs prepare_batch again when the wait is over.
   bool batch_held();
+  // Ends the hold on the next prepare (the prepare goes now), with its wake-up.
+  void end_batch_hold();
   void hold_next_batch(uint32_t requests_answered);
   void send_prepare(const Pending& pending, uint32_t to);
   void send_heartbeat();
