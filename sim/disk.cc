@@ -100,7 +100,30 @@ bool SimDisk::hit_recent_block(bool (SimDisk::*hit)(uint64_t), bool newest) {
   const uint64_t back = newest ? 0 : world_.random().uniform(recent);  // 0: the newest
   const uint64_t index = (recent_writes_count_ - 1 - back) % recent_writes_.size();
   const StorageFaultBudget& budget = world_.storage_budget();
-  const uint64_t block = budget.domain_of(recent_writes_[index]);
+  return hit_block(budget.domain_of(recent_writes_[index]), hit);
+}
+
+uint32_t SimDisk::fail_recent_blocks() {
+  const uint64_t recent = std::min<uint64_t>(recent_writes_count_, recent_writes_.size());
+  const StorageFaultBudget& budget = world_.storage_budget();
+  std::array<uint64_t, recent_writes_max> blocks{};
+  uint32_t blocks_count = 0;
+  for (uint64_t i = 0; i < recent; i++) {
+    const uint64_t block = budget.domain_of(recent_writes_[i]);
+    if (std::find(blocks.begin(), blocks.begin() + blocks_count, block) ==
+        blocks.begin() + blocks_count) {
+      blocks[blocks_count++] = block;
+    }
+  }
+  uint32_t hits = 0;
+  for (uint32_t i = 0; i < blocks_count; i++) {
+    if (hit_block(blocks[i], &SimDisk::fail_sector)) hits++;
+  }
+  return hits;
+}
+
+bool SimDisk::hit_block(uint64_t block, bool (SimDisk::*hit)(uint64_t)) {
+  const StorageFaultBudget& budget = world_.storage_budget();
   bool any = false;
   // Rare (a fault), so a scan of the disk is cheap enough; a block's sectors need not be
   // adjacent (a WAL slot's ring header and its prepare).

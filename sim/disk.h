@@ -45,6 +45,9 @@ class SimDisk final : public io::BlockStorage {
   // Damages every sector of the logical block of the newest write, or of one of the latest
   // writes (nothing if there were none); false if the budget refused every sector.
   bool damage_recent_block(bool newest);
+  // Fails every sector of the logical blocks of all the latest writes (a medium error over the
+  // newest data: reads fail until rewritten); returns how many blocks it hit, within the budget.
+  uint32_t fail_recent_blocks();
 
   // What a crash would keep right now, and what a read would see: for tests and checkers.
   std::span<const uint8_t> durable_bytes() const { return durable_; }
@@ -92,6 +95,7 @@ class SimDisk final : public io::BlockStorage {
   // Damages (or fails) every sector of the logical block of the newest write, or of one of the
   // latest writes.
   bool hit_recent_block(bool (SimDisk::*hit)(uint64_t), bool newest);
+  bool hit_block(uint64_t block, bool (SimDisk::*hit)(uint64_t));
   // Puts data in the current image; faulty says whether it is what the caller meant to write.
   void land(uint64_t sector_first, std::span<const uint8_t> data, bool faulty);
   // Called before the current image of sector changes: keeps the content pending syncs captured,
@@ -117,7 +121,8 @@ class SimDisk final : public io::BlockStorage {
   std::vector<SectorMeta> durable_meta_;
   std::vector<SectorMeta> current_meta_;
   // The first sectors of the latest writes, oldest overwritten first.
-  std::array<uint64_t, 8> recent_writes_{};
+  static constexpr size_t recent_writes_max = 8;
+  std::array<uint64_t, recent_writes_max> recent_writes_{};
   uint32_t recent_writes_count_ = 0;
   std::vector<uint64_t> generation_;  // per sector: bumped by every change of the current image
   std::vector<uint64_t> durable_generation_;  // per sector: the generation the durable image holds

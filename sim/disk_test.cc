@@ -306,6 +306,31 @@ TEST(SimDisk, RecentBlockFaultsHitAWholeLogicalBlockOfALatestWrite) {
   EXPECT_EQ(differing_bits(rig.read(12 * sector, sector), data), 1);
 }
 
+// A medium error over the newest data: every block among the 8 latest writes fails its reads,
+// and older data reads back intact.
+TEST(SimDisk, FailingTheRecentBlocksFailsEveryLatestWriteAndNothingOlder) {
+  Rig rig(22);
+  // Sectors 2 and 12 form one block (a WAL slot's ring header and its prepare, say).
+  rig.world.storage_budget().set_domain_of([](uint64_t s) { return s == 12 ? uint64_t{2} : s; });
+  const std::vector<uint8_t> data = pattern(4, sector);
+  rig.write(15 * sector, data);  // the oldest write, pushed out of the latest 8 below
+  for (uint64_t s : {12, 3, 4, 5, 6, 7, 8, 9}) rig.write(s * sector, data);
+  rig.sync();
+  EXPECT_EQ(rig.disk().fail_recent_blocks(), 8u);
+  for (uint64_t s : {2, 12, 3, 4, 5, 6, 7, 8, 9}) {
+    io::IoStatus status = io::IoStatus::ok;
+    rig.read(s * sector, sector, &status);
+    EXPECT_EQ(status, io::IoStatus::error) << "sector " << s;
+    EXPECT_TRUE(rig.world.storage_budget().faulty(0, s)) << "sector " << s;
+  }
+  io::IoStatus status = io::IoStatus::error;
+  EXPECT_EQ(rig.read(15 * sector, sector, &status), data);
+  EXPECT_EQ(status, io::IoStatus::ok);
+  EXPECT_FALSE(rig.world.storage_budget().faulty(0, 15));
+  // Failed already: a second strike finds nothing left to fail.
+  EXPECT_EQ(rig.disk().fail_recent_blocks(), 0u);
+}
+
 TEST(SimDisk, ReadCorruptionStaysOnRetryUntilRewritten) {
   Rig rig(9);
   const std::vector<uint8_t> data = pattern(9, sector);

@@ -68,6 +68,10 @@ std::string_view fault_kind_name(FaultKind kind) {
       return "partition_moment_bridge";
     case FaultKind::partition_rotate:
       return "partition_rotate";
+    case FaultKind::strand_lag:
+      return "strand_lag";
+    case FaultKind::strand_strike:
+      return "strand_strike";
     case FaultKind::partition_bridge:
       return "partition_bridge";
     case FaultKind::count:

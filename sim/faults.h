@@ -47,6 +47,8 @@ enum class FaultKind : uint8_t {
   disk_moment_damage,       // a moment crash also damaged the block of one of the latest writes
   partition_moment_bridge,  // a moment crash also made the crashed replica a bridge
   partition_rotate,         // a new primary isolated, and the partition before it healed
+  strand_lag,               // a primary cut off from the backups a commit can leave out
+  strand_strike,            // then isolated, and a backup that kept up crashed with damage
   count,
 };
 

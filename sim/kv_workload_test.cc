@@ -39,6 +39,7 @@ class FakeContext final : public RunContext {
   void violation(std::string message) override { violations.push_back(std::move(message)); }
   void critical_moment(io::NodeId replica) override {}
   void primary_started(io::NodeId replica) override {}
+  void commit_counted(io::NodeId replica) override {}
 
   uint64_t budget = 0;
   uint64_t invoked = 0;

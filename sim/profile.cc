@@ -80,6 +80,11 @@ Profile derive_profile(uint64_t seed, const ProfileLimits& limits) {
     nemesis.rotate_probability = 0.1 + 0.5 * random.unit();
     nemesis.rotate_delay_mean_ns = random.range(1, 30) * 1'000'000;
   }
+  // Drawn last, for the same reason.
+  if (nemesis.crashes && random.chance(0.5)) {
+    nemesis.strand_probability = 0.002 + 0.018 * random.unit();
+    nemesis.strand_lag_mean_ns = random.range(20, 200) * 1'000'000;
+  }
   return profile;
 }
 
@@ -93,7 +98,8 @@ std::string Profile::describe() const {
       "recent_block={:.2f} | "
       "clock offset<={}ns drift<={}ppm jump<={}ns | nemesis interval={}ns duration={}ns "
       "partitions={} clogs={} client_cutoffs={} crashes={} pauses={} wipes={} clock_jumps={} "
-      "moment_crashes={:.2f}/exp({})ns damage={:.2f} bridge={:.2f} rotate={:.2f}/exp({})ns",
+      "moment_crashes={:.2f}/exp({})ns damage={:.2f} bridge={:.2f} rotate={:.2f}/exp({})ns "
+      "strand={:.3f}/exp({})ns",
       replicas, clients, write_fraction, client_think_mean_ns, network.latency_min_ns,
       network.latency_tail_mean_ns, network.loss_probability, network.duplicate_probability,
       network.reorder_probability, network.corrupt_probability, network.link_capacity_messages,
@@ -103,7 +109,8 @@ std::string Profile::describe() const {
       clock.drift_ppm_max, clock.jump_ns_max, n.interval_mean_ns, n.fault_duration_mean_ns,
       n.partitions, n.clogs, n.client_cutoffs, n.crashes, n.pauses, n.wipes, n.clock_jumps,
       n.moment_crash_probability, n.moment_crash_delay_mean_ns, n.moment_damage_probability,
-      n.moment_bridge_probability, n.rotate_probability, n.rotate_delay_mean_ns);
+      n.moment_bridge_probability, n.rotate_probability, n.rotate_delay_mean_ns,
+      n.strand_probability, n.strand_lag_mean_ns);
 }
 
 }  // namespace keel::sim

@@ -67,6 +67,13 @@ struct NemesisProfile {
   // the log of an older view, often longer than the new view's, into the next view change.
   double rotate_probability = 0;
   uint64_t rotate_delay_mean_ns = 5'000'000;
+  // Of the commits a primary counts, the fraction that start the stranding of a commit: the
+  // primary loses the backups a commit can do without, for an exponential time of this mean;
+  // at one of the next few commits it counts meanwhile it is isolated, and a backup that kept up
+  // crashes with recent damage, so that the ops committed last have no intact copy that the view
+  // change can reach.
+  double strand_probability = 0;
+  uint64_t strand_lag_mean_ns = 10'000'000;
 };
 
 struct Profile {

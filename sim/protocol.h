@@ -48,6 +48,9 @@ class RunContext {
   // the replicas it cut off before back in (NemesisProfile::rotate_probability): a log left
   // over from an older view then meets the view change that follows.
   virtual void primary_started(io::NodeId replica) = 0;
+  // A primary counted an op committed (a quorum holds it durably). The nemesis may strike at
+  // that moment (NemesisProfile::strand_probability).
+  virtual void commit_counted(io::NodeId replica) = 0;
 };
 
 class ProtocolUnderTest {

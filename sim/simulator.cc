@@ -476,6 +476,98 @@ void Simulator::rotate_isolation(io::NodeId primary) {
   heal_partition_later(1 + world_->random().exponential(profile_.nemesis.fault_duration_mean_ns));
 }
 
+// Stranding a commit, first step: the primary loses touch with enough backups (the laggards)
+// that it commits with the others alone, and the laggards fall behind. The partition in force
+// heals first.
+void Simulator::strand_lag(io::NodeId primary) {
+  const uint32_t replicas = profile_.replicas;
+  if (phase_ != Phase::safety || protocol_.leader() != primary || replicas < 3) return;
+  io::Random& random = world_->random();
+  const uint32_t quorum = replicas / 2 + 1;
+  std::vector<io::NodeId> backups;
+  for (io::NodeId r = 0; r < replicas; r++) {
+    if (r != primary) backups.push_back(r);
+  }
+  // The laggards, as many as a commit can leave out (the primary and the rest are a quorum),
+  // drawn without replacement.
+  uint64_t laggards = 0;
+  for (uint32_t i = 0; i < replicas - quorum; i++) {
+    const size_t pick = i + random.uniform(backups.size() - i);
+    std::swap(backups[i], backups[pick]);
+    laggards |= uint64_t{1} << backups[i];
+  }
+  network_->unblock_all(SimNetwork::BlockReason::partition);
+  for (io::NodeId r = 0; r < replicas; r++) {
+    if ((laggards >> r) & 1) {
+      network_->set_blocked(primary, r, true);
+      network_->set_blocked(r, primary, true);
+    }
+  }
+  partition_active_ = true;
+  world_->fault(primary, FaultKind::strand_lag, laggards);
+  const uint64_t lag_ns = 1 + random.exponential(profile_.nemesis.strand_lag_mean_ns);
+  strand_ = Strand{primary, laggards, world_->now_ns() + lag_ns,
+                   static_cast<uint32_t>(random.range(1, 3))};
+  heal_partition_later(lag_ns);  // unless the strike replaces it
+}
+
+void Simulator::commit_counted(io::NodeId replica) {
+  const NemesisProfile& nemesis = profile_.nemesis;
+  // No draw at all where the profile has none: other seeds' runs stay as they were.
+  if (phase_ != Phase::safety || nemesis.strand_probability == 0) return;
+  KEEL_ASSERT(nemesis.crashes);
+  const bool lagging = strand_.primary != io::node_id_none && strand_.commits_left > 0;
+  if (lagging && world_->now_ns() > strand_.until_ns) {
+    strand_ = Strand{};  // the lag ended without the commits it waited for
+  }
+  if (strand_.primary == io::node_id_none) {
+    if (world_->random().chance(nemesis.strand_probability)) strand_lag(replica);
+    return;
+  }
+  if (strand_.primary != replica || strand_.commits_left == 0) return;
+  if (--strand_.commits_left > 0) return;
+  // Not inside the replica's own step: the strike crashes another replica. Until it runs, no
+  // other stranding starts.
+  world_->loop().schedule(world_->now_ns(),
+                          EventTag{replica, static_cast<uint16_t>(EventKind::control)},
+                          [this] { strand_strike(); });
+}
+
+// Second step, as the primary counts a commit that the laggards took no part in: the primary is
+// cut off from every replica, and one backup that kept up crashes with the block of one of its
+// latest writes (most likely the op just committed) damaged. The committed op's only intact copy
+// is now out of reach: the view change among the others must wait for it, and never take the
+// damaged slot for a nack (Alagappan et al., FAST 2018) nor the laggards' logs for the whole
+// truth.
+void Simulator::strand_strike() {
+  KEEL_ASSERT(strand_.primary != io::node_id_none && strand_.commits_left == 0);
+  const io::NodeId primary = strand_.primary;
+  const uint64_t laggards = strand_.laggards;
+  strand_ = Strand{};
+  if (phase_ != Phase::safety || protocol_.leader() != primary) return;
+  io::Random& random = world_->random();
+  std::vector<io::NodeId> kept_up;
+  for (io::NodeId r = 0; r < profile_.replicas; r++) {
+    if (r != primary && ((laggards >> r) & 1) == 0 && nodes_[r]->up() && !restart_pending_[r]) {
+      kept_up.push_back(r);
+    }
+  }
+  if (kept_up.empty() || replicas_down() >= replicas_down_max()) return;
+  const io::NodeId victim = kept_up[random.uniform(kept_up.size())];
+  network_->unblock_all(SimNetwork::BlockReason::partition);
+  network_->partition(uint64_t{1} << primary, profile_.replicas, false);
+  partition_active_ = true;
+  const uint64_t downtime_ns = crash_replica(victim, false);
+  const uint32_t blocks_failed = nodes_[victim]->disk()->fail_recent_blocks();
+  world_->fault(victim, FaultKind::strand_strike, blocks_failed);
+  // The primary comes back only after the victim has, and only after the others have had time
+  // to give up on it and run a view change that meets the damage: a protocol's failure detector
+  // is in the hundreds of milliseconds (VSR's heartbeat_timeout_ms 300).
+  constexpr uint64_t isolation_ns_min = 1'000'000'000;
+  heal_partition_later(downtime_ns + isolation_ns_min +
+                       random.exponential(profile_.nemesis.fault_duration_mean_ns));
+}
+
 // What else a moment crash does, each by the profile's chance (no draw where it has none).
 void Simulator::aim_at_moment_crash(io::NodeId replica, uint64_t downtime_ns) {
   const NemesisProfile& nemesis = profile_.nemesis;

@@ -89,6 +89,7 @@ class Simulator final : public RunContext {
   void violation(std::string message) override;
   void critical_moment(io::NodeId replica) override;
   void primary_started(io::NodeId replica) override;
+  void commit_counted(io::NodeId replica) override;
 
  private:
   enum class Phase : uint64_t { setup = 0, safety = 1, liveness = 2, done = 3 };
@@ -116,6 +117,18 @@ class Simulator final : public RunContext {
                  io::Callback fault);
   void aim_at_moment_crash(io::NodeId replica, uint64_t downtime_ns);
   void rotate_isolation(io::NodeId primary);
+  void strand_lag(io::NodeId primary);
+  void strand_strike();
+  // A stranding in its first step: the primary is cut off from the laggards until until_ns,
+  // and the strike comes at the commits_left-th commit it counts meanwhile (0: it is on its
+  // way).
+  struct Strand {
+    io::NodeId primary = io::node_id_none;
+    uint64_t laggards = 0;
+    uint64_t until_ns = 0;
+    uint32_t commits_left = 0;
+  };
+  Strand strand_;
   void cut_off_client(io::NodeId client, uint64_t until_ns);
   void restart_replica(io::NodeId replica);
   void partition();

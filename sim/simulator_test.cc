@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -249,6 +250,74 @@ TEST(Nemesis, ARotationIsolatesTheNewPrimaryFromTheReplicasAlone) {
   }
   EXPECT_GT(rotations, 10u);
   EXPECT_GT(sends_checked, 100u);
+}
+
+// A stranding cuts the primary off from the backups a commit can do without (a lag), then, at a
+// commit it counts, isolates it and crashes a backup that kept up, with its newest blocks failed.
+TEST(Nemesis, AStrandingLagsTheBackupsACommitCanSpareThenStrikesOneThatKeptUp) {
+  uint64_t lags = 0, strikes = 0, blocks_failed = 0, sends_checked = 0;
+  for (uint64_t seed = 1; seed <= 10; seed++) {
+    const TracedRun r = run(
+        seed,
+        [](Profile& p) {
+          p = only(p, [](NemesisProfile& n) {
+            n.crashes = true;
+            n.strand_probability = 0.2;
+            n.strand_lag_mean_ns = 100 * io::ns_per_ms;
+          });
+        },
+        seed % 2 == 0 ? 3 : 5, true);
+    EXPECT_EQ(r.summary.result, RunResult::pass) << "seed " << seed << ": " << r.summary.message;
+    const uint32_t replicas = r.summary.profile.replicas;
+    const uint32_t quorum = replicas / 2 + 1;
+    std::optional<uint32_t> primary;  // while a lag holds
+    uint64_t laggards = 0;
+    const auto& records = r.trace.records;
+    for (size_t i = 0; i < records.size(); i++) {
+      const TraceRecord& record = records[i];
+      if (record.kind == static_cast<uint32_t>(TraceKind::phase)) primary.reset();
+      if (record.kind == static_cast<uint32_t>(TraceKind::fault)) {
+        const auto kind = static_cast<FaultKind>(record.a);
+        if (kind == FaultKind::strand_lag) {
+          lags++;
+          primary = record.node;
+          laggards = record.b;
+          EXPECT_EQ(std::popcount(laggards), static_cast<int>(replicas - quorum));
+          EXPECT_EQ((laggards >> record.node) & 1, 0u);  // never the primary itself
+          EXPECT_LT(laggards, uint64_t{1} << replicas);  // replicas only, never a client
+        } else if (kind == FaultKind::strand_strike) {
+          strikes++;
+          blocks_failed += record.b;
+          ASSERT_TRUE(primary.has_value()) << "seed " << seed << " " << format_record(record);
+          EXPECT_NE(record.node, *primary);
+          EXPECT_EQ((laggards >> record.node) & 1, 0u);  // a backup that kept up
+          // It crashed at the strike.
+          ASSERT_GT(i, 0u);
+          EXPECT_EQ(records[i - 1].kind, static_cast<uint32_t>(TraceKind::fault));
+          EXPECT_EQ(static_cast<FaultKind>(records[i - 1].a), FaultKind::process_crash);
+          EXPECT_EQ(records[i - 1].node, record.node);
+          primary.reset();
+        } else if (kind == FaultKind::partition_heal) {
+          primary.reset();
+        }
+      }
+      if (record.kind != static_cast<uint32_t>(TraceKind::send) || !primary) continue;
+      const uint32_t from = record.node;
+      const auto to = static_cast<uint32_t>(record.a);
+      const bool lagging = (from == *primary && to < replicas && ((laggards >> to) & 1)) ||
+                           (to == *primary && ((laggards >> from) & 1));
+      if (!lagging) continue;
+      const bool dropped = i + 1 < records.size() &&
+                           records[i + 1].kind == static_cast<uint32_t>(TraceKind::drop) &&
+                           records[i + 1].b == static_cast<uint64_t>(DropReason::partition);
+      EXPECT_TRUE(dropped) << "seed " << seed << " " << format_record(record);
+      sends_checked++;
+    }
+  }
+  EXPECT_GT(lags, 10u);
+  EXPECT_GT(strikes, 5u) << lags << " lags";
+  EXPECT_GT(blocks_failed, strikes);
+  EXPECT_GT(sends_checked, 20u);
 }
 
 TEST(Nemesis, WipesStayWithinTheStorageFaultBound) {

@@ -109,6 +109,7 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
                       uint64_t header_checksum) override {
     std::optional<std::string> violation = commits.counted(replica, view, op, header_checksum);
     if (violation) context->violation("commit: " + std::move(*violation));
+    context->commit_counted(replica);
   }
 
   bool logging() const override { return log_enabled; }
