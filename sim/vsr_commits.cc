@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "io/assert.h"
 
 namespace keel::sim {
@@ -65,6 +67,24 @@ std::optional<std::string> VsrCommitOracle::announced(uint32_t replica,
     }
   }
   return std::nullopt;
+}
+
+void VsrCommitOracle::acknowledged(uint32_t replica, uint64_t view, uint64_t op) {
+  std::map<uint64_t, uint64_t>& by_view = acknowledged_[replica];
+  uint64_t& op_max = by_view[view];
+  op_max = std::max(op_max, op);
+  // A primary counts acknowledgements of its own view only, and views only move forward.
+  while (by_view.size() > views_kept) by_view.erase(by_view.begin());
+}
+
+uint32_t VsrCommitOracle::acknowledged_by(uint64_t view, uint64_t op, uint32_t except) const {
+  uint32_t count = 0;
+  for (const auto& [replica, by_view] : acknowledged_) {
+    if (replica == except) continue;
+    const auto found = by_view.find(view);
+    if (found != by_view.end() && found->second >= op) count++;
+  }
+  return count;
 }
 
 }  // namespace keel::sim

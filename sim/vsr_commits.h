@@ -28,6 +28,11 @@ class VsrCommitOracle {
   std::optional<std::string> applied(uint32_t replica, uint64_t op, uint64_t checksum) const;
   // A replica sends start (it is the primary of start.view()).
   std::optional<std::string> announced(uint32_t replica, const vsr::proto::StartView& start);
+  // A backup acknowledged every op up to op in view (a prepare_ok the promise audit passed: it
+  // holds them durably).
+  void acknowledged(uint32_t replica, uint64_t view, uint64_t op);
+  // How many replicas other than except acknowledged op (or a later one) in view.
+  uint32_t acknowledged_by(uint64_t view, uint64_t op, uint32_t except) const;
 
   uint64_t committed_ops() const { return committed_.size(); }
   uint64_t start_views_checked() const { return start_views_checked_; }
@@ -41,6 +46,9 @@ class VsrCommitOracle {
   // Every op committed in the run, by op. Grows with the run's length, which the simulator
   // bounds (a run is minutes of simulated time, thousands of ops).
   std::map<uint64_t, Committed> committed_;
+  // Per replica: the highest op it acknowledged, by view, for its newest views_kept views.
+  static constexpr size_t views_kept = 8;
+  std::map<uint32_t, std::map<uint64_t, uint64_t>> acknowledged_;
   uint64_t start_views_checked_ = 0;
 };
 

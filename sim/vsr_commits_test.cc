@@ -33,6 +33,25 @@ VsrCommitOracle committed_through_3() {
   return oracle;
 }
 
+// The holders a primary may count: the backups whose audited acknowledgements, in its view,
+// reach the op (they are cumulative).
+TEST(VsrCommits, AcknowledgementsCountPerViewForOpsUpToTheOneNamed) {
+  VsrCommitOracle oracle;
+  oracle.acknowledged(0, 3, 10);
+  oracle.acknowledged(1, 3, 7);
+  oracle.acknowledged(1, 2, 20);  // an older view counts nothing in view 3
+  EXPECT_EQ(oracle.acknowledged_by(3, 7, 2), 2u);
+  EXPECT_EQ(oracle.acknowledged_by(3, 8, 2), 1u);
+  EXPECT_EQ(oracle.acknowledged_by(3, 7, 0), 1u);  // the primary's own view of itself is apart
+  EXPECT_EQ(oracle.acknowledged_by(4, 1, 2), 0u);
+  oracle.acknowledged(0, 3, 5);  // a lower acknowledgement takes back nothing
+  EXPECT_EQ(oracle.acknowledged_by(3, 10, 2), 1u);
+  // Only the newest views are kept, and views only move forward.
+  for (uint64_t view = 4; view < 20; view++) oracle.acknowledged(0, view, 1);
+  EXPECT_EQ(oracle.acknowledged_by(3, 1, 2), 1u);
+  EXPECT_EQ(oracle.acknowledged_by(19, 1, 2), 1u);
+}
+
 TEST(VsrCommits, AnOpCountedAgainWithTheSameHeaderIsNoContradiction) {
   VsrCommitOracle oracle = committed_through_3();
   // A later view's primary counts it again (VRR 4.2: it carried the op over).

@@ -82,6 +82,20 @@ std::string VsrPromiseAudit::entry_not_durable(uint64_t op, uint64_t checksum,
   return "";
 }
 
+std::optional<std::string> VsrPromiseAudit::audit_own_hold(uint32_t replica, uint64_t view,
+                                                           uint64_t op, uint64_t checksum,
+                                                           uint64_t commit_min,
+                                                           const DurableImage& image) const {
+  vsr::proto::PrepareOk own;
+  own.set_view(view);
+  own.set_op(op);
+  own.set_checksum(checksum);
+  own.set_replica(replica);
+  std::optional<std::string> broken = audit_prepare_ok(replica, own, image, commit_min);
+  if (broken) return "as a primary counting itself, " + std::move(*broken);
+  return std::nullopt;
+}
+
 std::optional<std::string> VsrPromiseAudit::audit_prepare_ok(uint32_t replica,
                                                              const vsr::proto::PrepareOk& ok,
                                                              const DurableImage& image,

@@ -51,6 +51,11 @@ class VsrPromiseAudit {
   // have come by state transfer).
   std::optional<std::string> audit(uint32_t replica, uint16_t kind, std::span<const uint8_t> body,
                                    uint64_t commit_min, WithImage with_image);
+  // A primary counted itself among the holders of op (checksum) in view: what that breaks, if
+  // anything. Its count of itself is the acknowledgement it never sends.
+  std::optional<std::string> audit_own_hold(uint32_t replica, uint64_t view, uint64_t op,
+                                            uint64_t checksum, uint64_t commit_min,
+                                            const DurableImage& image) const;
 
  private:
   // The newest view a replica has sent a promise in, and by which message.

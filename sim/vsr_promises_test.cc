@@ -63,6 +63,16 @@ struct Rig {
   }
 
   // Writes the superblock's four copies with view and log_view, as the next sequence.
+  // A primary's count of itself among the holders of header's op in view.
+  std::optional<std::string> audit_own_hold(uint64_t view, const vsr::proto::Header& header) {
+    std::vector<uint8_t> bytes(storage.size_bytes());
+    storage.read(0, bytes, [](io::IoStatus) {});
+    storage.run();
+    const auto is_faulty = [this](uint64_t s) { return faulty.count(s) > 0; };
+    return audit.audit_own_hold(replica, view, header.op(), header.checksum(), 0,
+                                DurableImage{bytes, is_faulty, wipes});
+  }
+
   void write_superblock(uint64_t view, uint64_t log_view) {
     vsr::Superblock superblock(storage, vsr::Layout(config).superblock_offset_bytes, cluster,
                                replica);
@@ -177,6 +187,24 @@ TEST(VsrPromises, AnAcknowledgementNeedsEveryEntryUpToItDurable) {
   // ... or the sector was damaged since: its bytes say nothing of what was written.
   rig.faulty.insert(layout.header_offset(1) / sector);
   EXPECT_EQ(rig.audit_message(vsr::Kind::prepare_ok, ack(1, two)), std::nullopt);
+}
+
+// VRR 4.1 step 5, with disks: a primary counts itself among an op's holders only once the op
+// is durable in its own log, as a backup acknowledges it.
+TEST(VsrPromises, APrimaryCountsItselfOnlyOnceItsOwnEntryIsDurable) {
+  Rig rig;
+  rig.write_superblock(1, 1);
+  vsr::proto::Header one = vsr::root_header(cluster);
+  one.set_op(1);
+  one.set_view(1);
+  one.set_parent(vsr::root_header(cluster).checksum());
+  vsr::seal_header(one, "body of op 1", cluster);
+  const std::optional<std::string> early = rig.audit_own_hold(1, one);
+  ASSERT_TRUE(early.has_value());
+  EXPECT_NE(early->find("as a primary counting itself"), std::string::npos) << *early;
+  one = rig.write_entry(1, 1, vsr::root_header(cluster).checksum());
+  EXPECT_EQ(rig.audit_own_hold(1, one), std::nullopt);
+  EXPECT_TRUE(rig.audit_own_hold(2, one).has_value());  // a view its log view has not reached
 }
 
 // A replica restarted from a superblock older than its promises (a bug in the read rule, say)

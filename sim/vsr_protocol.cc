@@ -108,8 +108,33 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
   void commit_counted(uint32_t replica, uint64_t view, uint64_t op,
                       uint64_t header_checksum) override {
     std::optional<std::string> violation = commits.counted(replica, view, op, header_checksum);
+    if (!violation) violation = held_by_quorum(replica, view, op, header_checksum);
     if (violation) context->violation("commit: " + std::move(*violation));
     context->commit_counted(replica);
+  }
+
+  // A counted op must be durable on a quorum (VRR 4.1 step 5, with disks): the backups whose
+  // audited acknowledgements name it, and, if the count needs it, the primary itself.
+  std::optional<std::string> held_by_quorum(uint32_t replica, uint64_t view, uint64_t op,
+                                            uint64_t checksum) const {
+    const uint32_t quorum = config.replica_count / 2 + 1;
+    const uint32_t backups = commits.acknowledged_by(view, op, replica);
+    if (backups >= quorum) return std::nullopt;
+    if (backups + 1 < quorum) {
+      return fmt::format(
+          "replica {} counted op {} committed in view {}, but only {} backups acknowledged it "
+          "there: with itself, fewer than a quorum of {}",
+          replica, op, view, backups, quorum);
+    }
+    std::optional<std::string> broken;
+    const SimDisk& disk = *disks[replica];
+    const auto faulty = [&disk](uint64_t sector) { return disk.durable_sector_faulty(sector); };
+    KEEL_ASSERT(promises.has_value());
+    const vsr::Replica* primary = replicas[replica];
+    KEEL_ASSERT(primary != nullptr);
+    broken = promises->audit_own_hold(replica, view, op, checksum, primary->commit_min(),
+                                      DurableImage{disk.durable_bytes(), faulty, disk.wipes()});
+    return broken;
   }
 
   bool logging() const override { return log_enabled; }
@@ -167,6 +192,12 @@ class PromiseCheckingBus final : public io::MessageBus {
     std::optional<std::string> broken =
         shared_.promises->audit(id_, kind, body, commit_min, with_image);
     if (broken) shared_.context->violation("promise: " + std::move(*broken));
+    if (k == vsr::Kind::prepare_ok && !broken) {
+      vsr::proto::PrepareOk ok;
+      const bool parsed = vsr::parse_message(body, ok);
+      KEEL_ASSERT(parsed);  // the audit parsed it
+      shared_.commits.acknowledged(id_, ok.view(), ok.op());
+    }
     if (k == vsr::Kind::start_view) {
       vsr::proto::StartView start;
       const bool parsed = vsr::parse_message(body, start);
