@@ -72,6 +72,8 @@ std::string_view fault_kind_name(FaultKind kind) {
       return "strand_lag";
     case FaultKind::strand_strike:
       return "strand_strike";
+    case FaultKind::net_replay:
+      return "net_replay";
     case FaultKind::partition_bridge:
       return "partition_bridge";
     case FaultKind::count:

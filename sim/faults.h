@@ -49,6 +49,7 @@ enum class FaultKind : uint8_t {
   partition_rotate,         // a new primary isolated, and the partition before it healed
   strand_lag,               // a primary cut off from the backups a commit can leave out
   strand_strike,            // then isolated, and a backup that kept up crashed with damage
+  net_replay,               // a copy of the message delivered again, seconds later
   count,
 };
 

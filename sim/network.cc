@@ -46,6 +46,11 @@ void SimNetwork::send(io::NodeId from, io::NodeId to, std::span<const uint8_t> f
     world_.fault(from, FaultKind::net_duplicate, to);
     transmit(from, to, take_buffer(frame));
   }
+  if (faults_enabled_ && profile_.replay_probability > 0 &&
+      random.chance(profile_.replay_probability)) {
+    world_.fault(from, FaultKind::net_replay, to);
+    transmit(from, to, take_buffer(frame), 1 + random.exponential(profile_.replay_delay_mean_ns));
+  }
   transmit(from, to, take_buffer(frame));
 }
 
@@ -65,7 +70,8 @@ void SimNetwork::give_back_buffer(std::vector<uint8_t> buffer) {
   if (spare_buffers_.size() < spare_buffers_max) spare_buffers_.push_back(std::move(buffer));
 }
 
-void SimNetwork::transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> frame) {
+void SimNetwork::transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> frame,
+                          uint64_t extra_delay_ns) {
   Link& l = link(from, to);
   if (faults_enabled_ && l.in_flight >= profile_.link_capacity_messages) {
     world_.fault(from, FaultKind::net_capacity_drop, to);
@@ -73,7 +79,8 @@ void SimNetwork::transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> f
     return;
   }
   io::Random& random = world_.random();
-  uint64_t delay_ns = profile_.latency_min_ns + random.exponential(profile_.latency_tail_mean_ns);
+  uint64_t delay_ns =
+      extra_delay_ns + profile_.latency_min_ns + random.exponential(profile_.latency_tail_mean_ns);
   if (faults_enabled_ && profile_.reorder_probability > 0 &&
       random.chance(profile_.reorder_probability)) {
     delay_ns += random.exponential(profile_.reorder_delay_mean_ns);

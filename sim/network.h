@@ -63,7 +63,8 @@ class SimNetwork {
   };
   Link& link(io::NodeId from, io::NodeId to);
   const Link& link(io::NodeId from, io::NodeId to) const;
-  void transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> frame);
+  void transmit(io::NodeId from, io::NodeId to, std::vector<uint8_t> frame,
+                uint64_t extra_delay_ns = 0);
   // Frame buffers are reused: a run sends millions of messages.
   std::vector<uint8_t> take_buffer(std::span<const uint8_t> frame);
   void give_back_buffer(std::vector<uint8_t> buffer);

@@ -156,6 +156,33 @@ TEST(SimNetwork, DuplicationDeliversTwice) {
   }
 }
 
+// A replayed message arrives twice: once as usual, and once more long after, when what it was
+// about has moved on.
+TEST(SimNetwork, AReplayDeliversACopyLongAfterTheOriginal) {
+  Rig rig(12);
+  rig.profile.latency_min_ns = 1'000'000;
+  rig.profile.latency_tail_mean_ns = 0;
+  rig.profile.replay_probability = 1;
+  rig.profile.replay_delay_mean_ns = 2'000'000'000;
+  for (uint8_t i = 0; i < 10; i++) rig.send(0, 1, 1, {i});
+  rig.run();
+  ASSERT_EQ(rig.deliveries.size(), 20u);
+  EXPECT_EQ(rig.faults(FaultKind::net_replay), 10u);
+  // The originals first, all at the latency; the copies after, most of them much later.
+  uint64_t late = 0;
+  for (size_t d = 0; d < 20; d++) {
+    const bool original = d < 10;
+    EXPECT_EQ(rig.deliveries[d].at_ns == 1'000'000, original) << "delivery " << d;
+    if (!original && rig.deliveries[d].at_ns > 100'000'000) late++;
+  }
+  EXPECT_GE(late, 8u);
+  for (uint8_t i = 0; i < 10; i++) {
+    size_t copies = 0;
+    for (const Delivery& d : rig.deliveries) copies += d.body == std::vector<uint8_t>{i};
+    EXPECT_EQ(copies, 2u) << "message " << int{i};
+  }
+}
+
 TEST(SimNetwork, CorruptionIsCaughtByTheReceiver) {
   Rig rig(9);
   rig.profile.corrupt_probability = 1;

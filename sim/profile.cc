@@ -81,6 +81,11 @@ Profile derive_profile(uint64_t seed, const ProfileLimits& limits) {
     nemesis.rotate_delay_mean_ns = random.range(1, 30) * 1'000'000;
   }
   // Drawn last, for the same reason.
+  if (random.chance(0.5)) {
+    network.replay_probability = 0.001 + 0.009 * random.unit();
+    network.replay_delay_mean_ns = random.range(300, 5000) * 1'000'000;
+  }
+  // Drawn last, for the same reason.
   if (nemesis.crashes && random.chance(0.5)) {
     nemesis.strand_probability = 0.002 + 0.018 * random.unit();
     nemesis.strand_lag_mean_ns = random.range(20, 200) * 1'000'000;
@@ -111,6 +116,10 @@ std::string Profile::describe() const {
       n.moment_bridge_probability, n.rotate_probability, n.rotate_delay_mean_ns);
   // Only where drawn: VSR's run shape hashes this text (vsr_sim_config), and the runs of the
   // profiles without it keep the shapes they had before it existed.
+  if (network.replay_probability > 0) {
+    text += fmt::format(" replay={:.4f}/exp({})ns", network.replay_probability,
+                        network.replay_delay_mean_ns);
+  }
   if (n.strand_probability > 0) {
     text += fmt::format(" strand={:.3f}/exp({})ns", n.strand_probability, n.strand_lag_mean_ns);
   }

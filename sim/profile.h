@@ -19,6 +19,10 @@ struct NetworkProfile {
   uint64_t reorder_delay_mean_ns = 20'000'000;
   double corrupt_probability = 0;
   uint32_t link_capacity_messages = 1024;  // in flight per directed link; beyond, dropped
+  // A copy of the message delivered again much later (held in a queue, resent by a middlebox):
+  // it arrives after the views, repairs and state it was about have moved on.
+  double replay_probability = 0;
+  uint64_t replay_delay_mean_ns = 2'000'000'000;
 };
 
 struct DiskProfile {
