@@ -534,11 +534,10 @@ void Simulator::commit_counted(io::NodeId replica) {
 }
 
 // Second step, as the primary counts a commit that the laggards took no part in: the primary is
-// cut off from every replica, and one backup that kept up crashes with the block of one of its
-// latest writes (most likely the op just committed) damaged. The committed op's only intact copy
-// is now out of reach: the view change among the others must wait for it, and never take the
-// damaged slot for a nack (Alagappan et al., FAST 2018) nor the laggards' logs for the whole
-// truth.
+// cut off from every replica, and one backup that kept up crashes with every block of its latest
+// writes failed (the op just committed among them). The committed op's only intact copy is now
+// out of reach: the view change among the others must wait for it, and never take the failed
+// slot for a nack (Alagappan et al., FAST 2018) nor the laggards' logs for the whole truth.
 void Simulator::strand_strike() {
   KEEL_ASSERT(strand_.primary != io::node_id_none && strand_.commits_left == 0);
   const io::NodeId primary = strand_.primary;
