@@ -128,22 +128,18 @@ std::optional<std::string> VsrPromiseAudit::audit_prepare_ok(uint32_t replica,
 
 std::optional<std::string> VsrPromiseAudit::audit(uint32_t replica, uint16_t kind,
                                                   std::span<const uint8_t> body,
-                                                  uint64_t commit_min, WithImage with_image) {
+                                                  uint64_t commit_min, const DurableImage& image) {
   KEEL_ASSERT(replica < promised_.size());
   std::optional<std::string> broken;
   uint64_t view = 0;
   const char* message = "";
-  uint64_t wipes = 0;
   switch (static_cast<vsr::Kind>(kind)) {
     case vsr::Kind::prepare_ok: {
       vsr::proto::PrepareOk ok;
       if (!vsr::parse_message(body, ok)) return "a prepare_ok that does not parse";
       view = ok.view();
       message = "prepare_ok";
-      with_image(replica, [&](const DurableImage& image) {
-        wipes = image.wipes;
-        broken = audit_prepare_ok(replica, ok, image, commit_min);
-      });
+      broken = audit_prepare_ok(replica, ok, image, commit_min);
       break;
     }
     case vsr::Kind::do_view_change: {
@@ -151,11 +147,8 @@ std::optional<std::string> VsrPromiseAudit::audit(uint32_t replica, uint16_t kin
       if (!vsr::parse_message(body, dvc)) return "a do_view_change that does not parse";
       view = dvc.view();
       message = "do_view_change";
-      with_image(replica, [&](const DurableImage& image) {
-        wipes = image.wipes;
-        broken = view_not_durable(replica, image, view, false, "voted (do_view_change)",
-                                  "take the vote back");
-      });
+      broken = view_not_durable(replica, image, view, false, "voted (do_view_change)",
+                                "take the vote back");
       break;
     }
     case vsr::Kind::start_view: {
@@ -163,18 +156,15 @@ std::optional<std::string> VsrPromiseAudit::audit(uint32_t replica, uint16_t kin
       if (!vsr::parse_message(body, start)) return "a start_view that does not parse";
       view = start.view();
       message = "start_view";
-      with_image(replica, [&](const DurableImage& image) {
-        wipes = image.wipes;
-        broken = view_not_durable(replica, image, view, true, "announced the view (start_view)",
-                                  "forget the log it announced");
-      });
+      broken = view_not_durable(replica, image, view, true, "announced the view (start_view)",
+                                "forget the log it announced");
       break;
     }
     default:
       return std::nullopt;
   }
   if (broken) return broken;
-  return view_taken_back(replica, message, view, wipes);
+  return view_taken_back(replica, message, view, image.wipes);
 }
 
 std::optional<std::string> VsrPromiseAudit::view_taken_back(uint32_t replica, const char* message,

@@ -31,10 +31,6 @@ struct DurableImage {
   uint64_t wipes = 0;  // how often the disk was wiped so far: a wipe voids every promise
 };
 
-// Lends use the durable image of a replica's disk, for as long as use runs.
-using WithImage =
-    absl::FunctionRef<void(uint32_t replica, absl::FunctionRef<void(const DurableImage&)> use)>;
-
 // Also checks that promises hold across restarts: once a replica sent one of these messages in
 // view v, it never sends one in an older view (a restart that read back an older view than it
 // had made durable would), unless its disk was wiped since (it then recovers from the others).
@@ -46,11 +42,11 @@ class VsrPromiseAudit {
   std::optional<vsr::proto::SuperblockState> durable_state(uint32_t replica,
                                                            const DurableImage& image) const;
 
-  // What the message breaks, if anything. commit_min is the sender's, as it sends: an
-  // acknowledgement of an op it has applied promises nothing about the op's slot (the op may
-  // have come by state transfer).
+  // What the message breaks, if anything, judged on image, the sender's disk. commit_min is the
+  // sender's, as it sends: an acknowledgement of an op it has applied promises nothing about the
+  // op's slot (the op may have come by state transfer).
   std::optional<std::string> audit(uint32_t replica, uint16_t kind, std::span<const uint8_t> body,
-                                   uint64_t commit_min, WithImage with_image);
+                                   uint64_t commit_min, const DurableImage& image);
   // A primary counted itself among the holders of op (checksum) in view: what that breaks, if
   // anything. Its count of itself is the acknowledgement it never sends.
   std::optional<std::string> audit_own_hold(uint32_t replica, uint64_t view, uint64_t op,

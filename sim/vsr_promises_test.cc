@@ -43,36 +43,37 @@ struct Rig {
     return bytes;
   }
 
-  // The disk as the audit sees it: every byte written so far (MemoryStorage keeps no unsynced
-  // state, so this is what a crash would keep), with the sectors in `faulty` damaged since.
+  // Calls use with the disk as the audit sees it: every byte written so far (MemoryStorage keeps
+  // no unsynced state, so this is what a crash would keep), with the sectors in `faulty` damaged
+  // since.
+  template <typename Use>
+  auto with_image(Use use) {
+    std::vector<uint8_t> bytes(storage.size_bytes());
+    storage.read(0, bytes, [](io::IoStatus) {});
+    storage.run();
+    const auto is_faulty = [this](uint64_t s) { return faulty.count(s) > 0; };
+    return use(DurableImage{bytes, is_faulty, wipes});
+  }
+
   std::optional<std::string> audit_message(vsr::Kind kind,
                                            const google::protobuf::MessageLite& message,
                                            uint64_t commit_min = 0) {
-    std::vector<uint8_t> bytes(storage.size_bytes());
-    storage.read(0, bytes, [](io::IoStatus) {});
-    storage.run();
-    const auto is_faulty = [this](uint64_t s) { return faulty.count(s) > 0; };
-    // Every replica's disk is this one: the audit asks only for the sender's.
-    const auto with_image = [&](uint32_t, absl::FunctionRef<void(const DurableImage&)> use) {
-      use(DurableImage{bytes, is_faulty, wipes});
-    };
     const std::string body = message.SerializeAsString();
-    return audit.audit(replica, static_cast<uint16_t>(kind),
-                       std::span(reinterpret_cast<const uint8_t*>(body.data()), body.size()),
-                       commit_min, with_image);
+    return with_image([&](const DurableImage& image) {
+      return audit.audit(replica, static_cast<uint16_t>(kind),
+                         std::span(reinterpret_cast<const uint8_t*>(body.data()), body.size()),
+                         commit_min, image);
+    });
+  }
+
+  // A primary's count of itself among the holders of header's op in view.
+  std::optional<std::string> audit_own_hold(uint64_t view, const vsr::proto::Header& header) {
+    return with_image([&](const DurableImage& image) {
+      return audit.audit_own_hold(replica, view, header.op(), header.checksum(), 0, image);
+    });
   }
 
   // Writes the superblock's four copies with view and log_view, as the next sequence.
-  // A primary's count of itself among the holders of header's op in view.
-  std::optional<std::string> audit_own_hold(uint64_t view, const vsr::proto::Header& header) {
-    std::vector<uint8_t> bytes(storage.size_bytes());
-    storage.read(0, bytes, [](io::IoStatus) {});
-    storage.run();
-    const auto is_faulty = [this](uint64_t s) { return faulty.count(s) > 0; };
-    return audit.audit_own_hold(replica, view, header.op(), header.checksum(), 0,
-                                DurableImage{bytes, is_faulty, wipes});
-  }
-
   void write_superblock(uint64_t view, uint64_t log_view) {
     vsr::Superblock superblock(storage, vsr::Layout(config).superblock_offset_bytes, cluster,
                                replica);

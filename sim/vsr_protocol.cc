@@ -113,6 +113,16 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
     context->commit_counted(replica);
   }
 
+  // Calls use with the image a crash of replica would leave (sim/vsr_promises.h), and returns
+  // what it returns.
+  template <typename Use>
+  auto with_durable_image(uint32_t replica, Use use) const {
+    KEEL_ASSERT(replica < disks.size());
+    const SimDisk& disk = *disks[replica];
+    const auto faulty = [&disk](uint64_t sector) { return disk.durable_sector_faulty(sector); };
+    return use(DurableImage{disk.durable_bytes(), faulty, disk.wipes()});
+  }
+
   // A counted op must be durable on a quorum (VRR 4.1 step 5, with disks): the backups whose
   // audited acknowledgements name it, and, if the count needs it, the primary itself.
   std::optional<std::string> held_by_quorum(uint32_t replica, uint64_t view, uint64_t op,
@@ -126,15 +136,12 @@ struct VsrProtocol::Shared final : vsr::ReplicaObserver {
           "there: with itself, fewer than a quorum of {}",
           replica, op, view, backups, quorum);
     }
-    std::optional<std::string> broken;
-    const SimDisk& disk = *disks[replica];
-    const auto faulty = [&disk](uint64_t sector) { return disk.durable_sector_faulty(sector); };
     KEEL_ASSERT(promises.has_value());
     const vsr::Replica* primary = replicas[replica];
     KEEL_ASSERT(primary != nullptr);
-    broken = promises->audit_own_hold(replica, view, op, checksum, primary->commit_min(),
-                                      DurableImage{disk.durable_bytes(), faulty, disk.wipes()});
-    return broken;
+    return with_durable_image(replica, [&](const DurableImage& image) {
+      return promises->audit_own_hold(replica, view, op, checksum, primary->commit_min(), image);
+    });
   }
 
   bool logging() const override { return log_enabled; }
@@ -181,16 +188,12 @@ class PromiseCheckingBus final : public io::MessageBus {
       return;
     }
     KEEL_ASSERT(shared_.promises.has_value());
-    const auto with_image = [this](uint32_t replica,
-                                   absl::FunctionRef<void(const DurableImage&)> use) {
-      const SimDisk& disk = *shared_.disks[replica];
-      const auto faulty = [&disk](uint64_t sector) { return disk.durable_sector_faulty(sector); };
-      use(DurableImage{disk.durable_bytes(), faulty, disk.wipes()});
-    };
     const vsr::Replica* replica = shared_.replicas[id_];
     const uint64_t commit_min = replica == nullptr ? 0 : replica->commit_min();
     std::optional<std::string> broken =
-        shared_.promises->audit(id_, kind, body, commit_min, with_image);
+        shared_.with_durable_image(id_, [&](const DurableImage& image) {
+          return shared_.promises->audit(id_, kind, body, commit_min, image);
+        });
     if (broken) shared_.context->violation("promise: " + std::move(*broken));
     if (k == vsr::Kind::prepare_ok && !broken) {
       vsr::proto::PrepareOk ok;
