@@ -951,11 +951,12 @@ void Replica::Impl::verify_chain_from(uint64_t op_top) {
       lower.verified = true;
       continue;
     }
-    if (!lower.writing) {
-      lower = LogEntry{};
-      lower.expected_op = k - 1;
-      lower.expected_checksum = upper->header.parent();
-    }
+    // Replaced even while its write is in flight (seed 3996: a new primary's own prepare from its
+    // old view, named in its start_view as if it were the chain's): the write's completion finds
+    // another entry in the slot and leaves it alone.
+    lower = LogEntry{};
+    lower.expected_op = k - 1;
+    lower.expected_checksum = upper->header.parent();
     return;
   }
   // The entry right after commit_min must link to it, or the committed prefix would change.
