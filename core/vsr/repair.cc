@@ -146,13 +146,17 @@ void Replica::Impl::on_prepare_repair(const proto::Prepare& prepare, io::NodeId 
   const uint64_t k = header.op();
   if (status == Status::view_change && primary_of(view) == self && !installing) {
     // The new primary waits for it: kept aside until the log is decided.
+    bool news = false;
     if (view_change_headers.size() < config.wal_slots) {
-      view_change_headers.emplace(header.checksum(), header);
+      news = view_change_headers.emplace(header.checksum(), header).second || news;
     }
     if (view_change_prepares.size() < 2 * size_t{config.pipeline_max}) {
-      view_change_prepares.emplace(header.checksum(), prepare);
+      news = view_change_prepares.emplace(header.checksum(), prepare).second || news;
     }
-    try_finish_view_change();
+    // Only news re-runs the decision. A run that still waits asks every peer again, so a run per
+    // answer, duplicates included, doubled the asks in flight each round (seed 448, with bit flips
+    // in sector data, ran out of memory); the view change tick re-runs it anyway.
+    if (news) try_finish_view_change();
     return;
   }
   if (status != Status::normal || installing || !can_write(k)) return;
