@@ -241,13 +241,14 @@ void Replica::Impl::try_finish_view_change() {
   // durably before taking its log view; seed 6651 waited forever on an op 126 of log view 102,
   // against a damaged slot of log view 103), or k lies beyond the head that log began with
   // (seed 3686 waited forever on an op 84 behind the damaged slot of the one replica of log view
-  // 15, which began at op 83).
+  // 15, which began at op 83). A log view may begin at op 0 (nothing was ever committed): 0 is a
+  // head like any other (seed 7049 waited forever on an op 1 of log view 20 so).
   const auto hidden_op_nacks = [&](uint64_t k) {
     KEEL_ASSERT(k > head);
     bool canonical_lacks = false;
     for (const auto& [replica, dvc] : do_view_changes) {
       if (dvc.log_view() != log_view_max) continue;
-      const bool beyond_start = dvc.log_view_op() != 0 && k > dvc.log_view_op();
+      const bool beyond_start = k > dvc.log_view_op();
       if (beyond_start || nacked_by(dvc, k, 0, true)) canonical_lacks = true;
     }
     uint32_t count = 0;
@@ -273,72 +274,106 @@ void Replica::Impl::try_finish_view_change() {
     return;
   }
 
-  // The head is named by its checksum even where no log in hand carries its header (a replica
+  // The log is named down from a head, link by link: by entries fetched while deciding and by
+  // this replica's own entries, each named by the checksum its successor gives as parent. The
+  // head itself is named by its checksum even where no log in hand carries its header (a replica
   // restarted in the newest log view knows its head from its superblock only): once fetched, it
-  // starts the chain (seed 4415 waited forever, fetching nothing).
-  if (candidate.count(head) == 0) {
-    const auto fetched = view_change_headers.find(head_checksum);
-    if (fetched != view_change_headers.end() && fetched->second.op() == head) {
-      candidate.emplace(head, fetched->second);
+  // starts the chain (seed 4415 waited forever, fetching nothing). An own entry the chain names
+  // is that entry, verified or not (seed 2225 waited forever for a body only it held).
+  const auto named_by_checksum = [&](uint64_t k, uint64_t checksum) -> const proto::Header* {
+    const auto fetched = view_change_headers.find(checksum);
+    if (fetched != view_change_headers.end() && fetched->second.op() == k) return &fetched->second;
+    const LogEntry* own = entry_if(k);
+    if (own != nullptr && own->known && own->header.checksum() == checksum) return &own->header;
+    return nullptr;
+  };
+  const auto extend_down_from = [&](uint64_t top, uint64_t top_checksum) {
+    if (candidate.count(top) == 0) {
+      const proto::Header* header = named_by_checksum(top, top_checksum);
+      if (header != nullptr) candidate.emplace(top, *header);
     }
-  }
-  // Entries fetched while deciding extend the log down from the head: each names its parent.
-  for (uint64_t k = head; k > commit_best + 1; k--) {
-    const auto upper = candidate.find(k);
-    if (upper == candidate.end() || candidate.count(k - 1) > 0) continue;
-    const auto fetched = view_change_headers.find(upper->second.parent());
-    if (fetched != view_change_headers.end() && fetched->second.op() == k - 1) {
-      candidate.emplace(k - 1, fetched->second);
+    for (uint64_t k = top; k > commit_best + 1; k--) {
+      const auto upper = candidate.find(k);
+      if (upper == candidate.end() || candidate.count(k - 1) > 0) continue;
+      const proto::Header* header = named_by_checksum(k - 1, upper->second.parent());
+      if (header != nullptr) candidate.emplace(k - 1, *header);
     }
-  }
+  };
+  extend_down_from(head, head_checksum);
+  const auto checksum_of = [&](uint64_t k) -> uint64_t {
+    const auto found = candidate.find(k);
+    if (found != candidate.end()) return found->second.checksum();
+    const auto next = candidate.find(k + 1);
+    return next == candidate.end() ? 0 : next->second.parent();
+  };
+  const auto in_hand = [&](uint64_t k) {
+    const auto found = candidate.find(k);
+    return found != candidate.end() && body_available.count(found->second.checksum()) > 0;
+  };
 
+  // The checksum of op k - 1 when op k is dropped: it becomes the head. A head that is a
+  // committed op no log lists (logs list only what their replicas have not applied) is named by
+  // the log that applied it (seed 5616 waited forever for it). Otherwise a log of the newest log
+  // view names it in its ring: installing that log wrote every entry from the log's commit to
+  // its head into the ring (or left the slot unreadable), so a ring entry of such a log beyond
+  // its commit is an entry of that log (seed 1561: the only log of the newest view had lost the
+  // links above the new head to damage).
+  const auto identity_below = [&](uint64_t k) -> uint64_t {
+    KEEL_ASSERT(k > 0);
+    const auto below = candidate.find(k - 1);
+    if (below != candidate.end()) return below->second.checksum();
+    const auto found = candidate.find(k);
+    if (found != candidate.end()) return found->second.parent();
+    uint64_t named = 0;
+    for (const auto& [replica, dvc] : do_view_changes) {
+      if (dvc.commit_min() == k - 1) return dvc.commit_min_checksum();
+      if (dvc.log_view() != log_view_max || k - 1 <= dvc.commit_max() || k - 1 > dvc.op()) continue;
+      for (int i = 0; i < dvc.ring_ops_size(); i++) {
+        if (dvc.ring_ops(i) != k - 1) continue;
+        // One view, one log: logs of the newest log view agree on it.
+        KEEL_ASSERT(named == 0 || named == dvc.ring_checksums(i));
+        named = dvc.ring_checksums(i);
+      }
+    }
+    return named;
+  };
+
+  // The lowest op no one can supply that a quorum nacks: a quorum never acknowledged it, so
+  // neither it nor any op after it was committed (commits are cumulative), whatever still waits
+  // below it (seed 1561 waited forever for an op below two such ops). An entry no log in hand
+  // names is nacked only where the slot holds no op k at all.
   uint64_t head_new = head;
   for (uint64_t k = commit_best + 1; k <= head; k++) {
-    const auto found = candidate.find(k);
-    uint64_t checksum = found == candidate.end() ? 0 : found->second.checksum();
-    if (checksum == 0) {
-      const auto next = candidate.find(k + 1);
-      if (next != candidate.end()) checksum = next->second.parent();
-    }
-    const bool available = found != candidate.end() && body_available.count(checksum) > 0;
-    if (available) continue;
-    // An entry no log in hand names is nacked only where the slot holds no op k at all.
+    if (in_hand(k)) continue;
+    const uint64_t checksum = checksum_of(k);
     const bool unnamed = checksum == 0;
-    if (nacks(k, checksum, unnamed) >= quorum) {
-      head_new = k - 1;
-      const auto below = candidate.find(k - 1);
-      head_checksum = below != candidate.end()   ? below->second.checksum()
-                      : found != candidate.end() ? found->second.parent()
-                                                 : 0;
-      // A head that is a committed op no log lists (logs list only what their replicas have
-      // not applied) is named by the log that applied it (seed 5616 waited forever for it).
-      for (const auto& [replica, dvc] : do_view_changes) {
-        if (head_checksum == 0 && dvc.commit_min() == k - 1) {
-          head_checksum = dvc.commit_min_checksum();
-        }
-      }
-      if (head_checksum == 0) {
-        debug("view {}: op {} is nacked, but the identity of op {} is unknown yet", view, k, k - 1);
-        return;
-      }
-      event(ReplicaEvent::truncated_by_nacks);
-      debug("view {}: op {} ({:016x}) has no body in reach and {} nacks: truncated", view, k,
-            checksum, nacks(k, checksum, unnamed));
-      for (const auto& [replica, dvc] : do_view_changes) {
-        debug("  dvc from {}: commit_min {} floor {} faulty {} ring_ops [{}]", replica,
-              dvc.commit_min(), dvc.nack_floor_op(), slot_listed(dvc, journal.slot_of(k)),
-              fmt::join(dvc.ring_ops(), ","));
-      }
-      break;
+    if (nacks(k, checksum, unnamed) < quorum) continue;
+    const uint64_t below = identity_below(k);
+    if (below == 0) {
+      debug("view {}: op {} is nacked, but the identity of op {} is unknown yet", view, k, k - 1);
+      return;
     }
+    event(ReplicaEvent::truncated_by_nacks);
+    debug("view {}: op {} ({:016x}) has no body in reach and {} nacks: truncated", view, k,
+          checksum, nacks(k, checksum, unnamed));
+    head_new = k - 1;
+    head_checksum = below;
+    extend_down_from(head_new, head_checksum);
+    break;
+  }
+
+  // Every op up to the new head must be in hand; ask for the first that is not, and wait.
+  for (uint64_t k = commit_best + 1; k <= head_new; k++) {
+    if (in_hand(k)) continue;
+    const uint64_t checksum = checksum_of(k);
     if (checksum != 0) {
       request_prepare(k, checksum);
-    } else if (candidate.count(head) == 0) {
-      request_prepare(head, head_checksum);  // the chain starts at the head
+    } else if (candidate.count(head_new) == 0) {
+      request_prepare(head_new, head_checksum);  // the chain starts at the head
     } else {
       // The chain down from the head has not reached k yet: fetch the lowest entry it names
       // (seed 8113 waited forever for an op no log in hand named).
-      for (uint64_t j = k + 1; j < head; j++) {
+      for (uint64_t j = k + 1; j < head_new; j++) {
         const auto above = candidate.find(j + 1);
         if (candidate.count(j) == 0 && above != candidate.end()) {
           request_prepare(j, above->second.parent());
@@ -347,7 +382,7 @@ void Replica::Impl::try_finish_view_change() {
       }
     }
     debug("view {}: waiting for op {} ({:016x}): no body, {} nacks", view, k, checksum,
-          nacks(k, checksum, unnamed));
+          nacks(k, checksum, checksum == 0));
     return;  // wait: a repair or another log may settle it
   }
   if (head_new > commit_min && head_new > checkpoints.front().op() + config.wal_slots) {
