@@ -140,12 +140,26 @@ bool SimDisk::damage_sector(uint64_t sector) {
   if (current_meta_[sector].damaged || current_meta_[sector].latent_error) return false;
   if (!world_.storage_budget().allows(node_.id(), sector, 1)) return false;
   world_.storage_budget().mark(node_.id(), sector, 1);
-  const uint32_t bit = static_cast<uint32_t>(world_.random().uniform(sector_size_bytes * 8));
+  const uint32_t bit = bit_in_data(sector);
   for (SectorMeta* meta : {&current_meta_[sector], &durable_meta_[sector]}) {
     meta->damaged = true;
     meta->flipped_bit = bit;
   }
   return true;
+}
+
+// Most writes fill their last sector only in part (a prepare is far smaller than its slot). A
+// flip in the zero tail after the data is covered by no checksum and seen by no reader: damage
+// that reaches nothing. So a flip lands in the sector's bytes up to its last non-zero one.
+uint32_t SimDisk::bit_in_data(uint64_t sector) {
+  KEEL_ASSERT(sector < sector_count());
+  const uint8_t* bytes = current_.data() + sector * sector_size_bytes;
+  uint64_t size_bytes = sector_size_bytes;
+  while (size_bytes > 0 && bytes[size_bytes - 1] == 0) size_bytes--;
+  if (size_bytes == 0) size_bytes = sector_size_bytes;  // all zero: anywhere
+  const uint64_t bit = world_.random().uniform(size_bytes * 8);
+  KEEL_ASSERT(bit < sector_size_bytes * 8);
+  return static_cast<uint32_t>(bit);
 }
 
 bool SimDisk::fail_sector(uint64_t sector) {
@@ -207,7 +221,7 @@ void SimDisk::complete_write(uint64_t offset_bytes, std::vector<uint8_t> data,
     const uint64_t sector = target_first + random.uniform(sectors);
     if (budget.allows(node_.id(), sector, 1)) {
       budget.mark(node_.id(), sector, 1);
-      const uint64_t bit = random.uniform(sector_size_bytes * 8);
+      const uint64_t bit = bit_in_data(sector);
       current_[sector * sector_size_bytes + bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
       current_meta_[sector].faulty = true;
       world_.fault(node_.id(), FaultKind::disk_write_corrupt, sector);

@@ -96,6 +96,8 @@ class SimDisk final : public io::BlockStorage {
   // latest writes.
   bool hit_recent_block(bool (SimDisk::*hit)(uint64_t), bool newest);
   bool hit_block(uint64_t block, bool (SimDisk::*hit)(uint64_t));
+  // The bit a flip in sector lands on: one in its data, up to the last non-zero byte.
+  uint32_t bit_in_data(uint64_t sector);
   // Puts data in the current image; faulty says whether it is what the caller meant to write.
   void land(uint64_t sector_first, std::span<const uint8_t> data, bool faulty);
   // Called before the current image of sector changes: keeps the content pending syncs captured,

@@ -456,6 +456,33 @@ TEST(SimDisk, DamagedSectorOnlyAffectsItsOwnBytesInALargerRead) {
   EXPECT_EQ(rig.read(0, 4 * sector), got);
 }
 
+// A prepare fills its slot's last sector only in part; damage in the zero tail would reach no
+// reader, so flips, on read and on write, land in the data.
+TEST(SimDisk, BitFlipsLandInTheDataOfAPartlyFilledSector) {
+  constexpr uint64_t data_size_bytes = 100;
+  for (uint64_t seed = 1; seed <= 50; seed++) {
+    Rig rig(seed);
+    std::vector<uint8_t> data = pattern(seed, sector);
+    std::fill(data.begin() + data_size_bytes, data.end(), 0);
+    data[data_size_bytes - 1] = 0xff;  // the last data byte is non-zero
+    rig.write(0, data);
+    ASSERT_TRUE(rig.disk().damage_sector(0));
+    const std::vector<uint8_t> read = rig.read(0, sector);
+    EXPECT_EQ(differing_bits(read, data), 1) << "seed " << seed;
+    EXPECT_EQ(slice(read, data_size_bytes, sector - data_size_bytes),
+              slice(data, data_size_bytes, sector - data_size_bytes))
+        << "seed " << seed;
+
+    rig.profile.write_corrupt_probability = 1;
+    rig.write(sector, data);
+    const std::vector<uint8_t> landed = slice(rig.disk().current_bytes(), sector, sector);
+    EXPECT_EQ(differing_bits(landed, data), 1) << "seed " << seed;
+    EXPECT_EQ(slice(landed, data_size_bytes, sector - data_size_bytes),
+              slice(data, data_size_bytes, sector - data_size_bytes))
+        << "seed " << seed;
+  }
+}
+
 TEST(SimDisk, LatentSectorErrorFailsReadsUntilRewritten) {
   Rig rig(11);
   const std::vector<uint8_t> data = pattern(11, 3 * sector);
