@@ -361,9 +361,7 @@ void Replica::Impl::choose_head() {
     LogEntry& head = entry(op);
     if (!(head.known && head.header.op() == op &&
           head.header.checksum() == log_view_head_checksum)) {
-      head = LogEntry{};
-      head.expected_op = op;
-      head.expected_checksum = log_view_head_checksum;
+      expect_entry(head, op, log_view_head_checksum);
       head_known = false;
     }
   }
@@ -861,18 +859,14 @@ void Replica::Impl::on_commit(const proto::Commit& message) {
     const bool matches = e.known && e.header.op() == message.commit() &&
                          e.header.checksum() == message.commit_checksum();
     if (!matches && message.commit() <= op) {
-      e = LogEntry{};
-      e.expected_op = message.commit();
-      e.expected_checksum = message.commit_checksum();
+      expect_entry(e, message.commit(), message.commit_checksum());
     } else if (matches) {
       e.verified = true;
       verify_chain_from(message.commit());
     }
     if (message.commit() > op && can_write(message.commit())) {
       // It is behind the primary's log: learn the head by asking for it.
-      e = LogEntry{};
-      e.expected_op = message.commit();
-      e.expected_checksum = message.commit_checksum();
+      expect_entry(e, message.commit(), message.commit_checksum());
       op = message.commit();
     }
   }
@@ -943,6 +937,17 @@ void Replica::Impl::put_entry(const proto::Header& header, std::optional<std::st
       });
 }
 
+// A slot already waiting for the same entry keeps its repair history, so its next ask still goes
+// to the next peer and waits repair_timeout_ms (seed 7773: each retransmitted prepare reset the
+// history, and two replicas that both lacked op 1022 asked only each other, every tick, forever).
+void Replica::Impl::expect_entry(LogEntry& e, uint64_t op_wanted, uint64_t checksum) {
+  KEEL_ASSERT(op_wanted != 0);
+  if (!e.known && e.expected_op == op_wanted && e.expected_checksum == checksum) return;
+  e = LogEntry{};
+  e.expected_op = op_wanted;
+  e.expected_checksum = checksum;
+}
+
 // Walks the hash chain down from a trusted entry: each entry whose checksum is the parent its
 // successor names is verified; the first that is not is replaced by what the chain demands.
 void Replica::Impl::verify_chain_from(uint64_t op_top) {
@@ -960,9 +965,7 @@ void Replica::Impl::verify_chain_from(uint64_t op_top) {
     // Replaced even while its write is in flight (seed 3996: a new primary's own prepare from its
     // old view, named in its start_view as if it were the chain's): the write's completion finds
     // another entry in the slot and leaves it alone.
-    lower = LogEntry{};
-    lower.expected_op = k - 1;
-    lower.expected_checksum = upper->header.parent();
+    expect_entry(lower, k - 1, upper->header.parent());
     return;
   }
   // The entry right after commit_min must link to it, or the committed prefix would change.

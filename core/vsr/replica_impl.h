@@ -114,6 +114,8 @@ struct Replica::Impl {
   void put_entry(const proto::Header& header, std::optional<std::string> body,
                  absl::AnyInvocable<void(bool)> done);
   void verify_chain_from(uint64_t op_top);
+  // Makes a slot wait for the entry (op, checksum) that the log names; see replica.cc.
+  static void expect_entry(LogEntry& e, uint64_t op_wanted, uint64_t checksum);
   uint64_t durable_through() const;
   void discard_unlinked_log();
   bool ring_holds(const LogEntry& e) const;  // highest op such that every op up to it is present

@@ -1489,6 +1489,38 @@ TEST(VsrScenario, BackupRepairsFromTheOtherBackupWhenThePrimaryIsOutOfReach) {
   EXPECT_NO_VIOLATIONS(cluster);
 }
 
+// Repair (docs/vsr.md, "Repair"): a backup that misses an op asks its peers for it by checksum,
+// each ask going to the next peer. Here the backup cannot reach the primary, so only the other
+// backup can answer, while the primary's commit heartbeats keep naming the missing op's successor.
+// Each heartbeat used to start the asks over at the first peer (seed 7773: two replicas that both
+// lacked an op asked only each other, forever). The scenario runs with the missed op at either
+// parity, so that in one of the two runs the first ask goes to the unreachable primary.
+TEST(VsrScenario, AsksForAMissingOpMoveOnAcrossHeartbeats) {
+  for (uint64_t ops_before = 0; ops_before < 2; ops_before++) {
+    SCOPED_TRACE(ops_before);
+    Cluster cluster(options(7773, 2));
+    const std::optional<uint32_t> found = cluster.start_and_find_primary(2);
+    ASSERT_TRUE(found);
+    const uint32_t p = *found;
+    const uint32_t b = (p + 1) % 3;  // misses one op; the third replica holds it
+    ASSERT_TRUE(increments(cluster, ops_before));
+    cluster.block(p, b);
+    ASSERT_TRUE(increments(cluster, 1));  // committed by p and the third replica
+    const uint64_t missed = cluster.replica(p).commit_max();
+    EXPECT_LT(cluster.replica(b).op(), missed);
+    cluster.block(p, b, false);
+    cluster.block(b, p);
+    ASSERT_TRUE(increments(cluster, 1));  // b holds the next op, and heartbeats name it
+    const uint64_t head = cluster.replica(p).commit_max();
+    ASSERT_EQ(head, missed + 1);
+    EXPECT_TRUE(cluster.run_until([&] { return cluster.replica(b).commit_min() >= head; }, 10 * s))
+        << "replica " << b << " committed " << cluster.replica(b).commit_min() << " of " << head;
+    cluster.block(b, p, false);
+    ASSERT_TRUE(cluster.run_until_converged());
+    EXPECT_NO_VIOLATIONS(cluster);
+  }
+}
+
 // Batching (docs/vsr.md, "Batching"): two clients, each sending its next request as soon as the
 // last is answered. The first request finds the primary idle and goes alone; the second waits
 // for that round. Without a hold the two would take turns for ever, one request per prepare.

@@ -500,9 +500,7 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
       // Another entry, even one still being written (the old primary's own prepare of that op,
       // seed 9758): the new log names its head, and repair fetches it. The write, when done,
       // records in the ring what it left on disk and leaves this entry alone.
-      head = LogEntry{};
-      head.expected_op = op;
-      head.expected_checksum = new_op_checksum;
+      expect_entry(head, op, new_op_checksum);
     }
   }
   // An entry of the old log that the new log proves stale (its chain names another checksum for
