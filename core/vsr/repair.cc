@@ -500,7 +500,7 @@ void Replica::Impl::finish_state_transfer() {
   transfer.commit_max_before = commit_max;
   commit_min = target.op();
   commit_min_checksum = target.header_checksum();
-  commit_max = std::max(commit_max, commit_min);
+  raise_commit_max(commit_min, commit_min_checksum);
   last_timestamp_ns = std::max(last_timestamp_ns, target.timestamp_ns());
   applied_timestamp_ns = target.timestamp_ns();
   op = std::max(op, commit_min);

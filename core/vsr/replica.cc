@@ -200,6 +200,7 @@ void Replica::Impl::on_superblock_opened(const Superblock::OpenResult& result) {
   log_view_op = state.log_view_op();
   log_view_head_checksum = state.log_view_head_checksum();
   commit_max = state.commit_number();
+  commit_max_checksum = state.commit_checksum();
   nack_floor_op = state.nack_floor_op();
   checkpoints.assign(state.checkpoints().begin(), state.checkpoints().end());
   KEEL_ASSERT(!checkpoints.empty());
@@ -384,7 +385,7 @@ void Replica::Impl::choose_head() {
 
 void Replica::Impl::finish_start() {
   starting_done = true;
-  if (commit_max < commit_min) commit_max = commit_min;
+  raise_commit_max(commit_min, commit_min_checksum);
   if (!state_loaded) start_state_transfer("no checkpoint is readable");
   if (view > log_view) {
     // It crashed during a view change it had voted in: it keeps that promise.
@@ -761,7 +762,9 @@ void Replica::Impl::on_prepare(const proto::Prepare& prepare, io::NodeId from) {
   if (from != primary_of(view)) return;
   primary_contact_tick = ticks;
   primary_op_seen = std::max(primary_op_seen, header.op());
-  commit_max = std::max(commit_max, std::min(header.commit(), header.op()));
+  // The primary's prepare names its parent: when that is the commit, it names the commit's op.
+  const uint64_t commit_named = std::min(header.commit(), header.op());
+  raise_commit_max(commit_named, commit_named + 1 == header.op() ? header.parent() : 0);
   if (header.op() <= commit_min) {
     send_prepare_ok();
     return;
@@ -832,11 +835,26 @@ void Replica::Impl::advance_commit_max_from_acks() {
           observer->commit_counted(self, view, k, header_checksum_of(k));
         }
       }
-      commit_max = candidate;
+      raise_commit_max(candidate, header_checksum_of(candidate));
       break;
     }
   }
   commit_ops();
+}
+
+// commit_max only grows. The identity of its op is kept when the news of the commit names it, so
+// that a view change can name a committed op that no log in hand lists (seed 3357: a new primary
+// had to drop the op after the commit, and could not name the commit as the new head).
+void Replica::Impl::raise_commit_max(uint64_t commit, uint64_t checksum) {
+  if (commit < commit_max) return;
+  if (commit > commit_max) {
+    commit_max = commit;
+    commit_max_checksum = checksum;
+    return;
+  }
+  // One committed op per number.
+  KEEL_ASSERT(checksum == 0 || commit_max_checksum == 0 || checksum == commit_max_checksum);
+  if (commit_max_checksum == 0) commit_max_checksum = checksum;
 }
 
 void Replica::Impl::on_commit(const proto::Commit& message) {
@@ -852,7 +870,7 @@ void Replica::Impl::on_commit(const proto::Commit& message) {
   primary_contact_tick = ticks;
   primary_op_seen = std::max(primary_op_seen, message.op());
   primary_checkpoint_seen = std::max(primary_checkpoint_seen, message.checkpoint_op());
-  if (message.commit() > commit_max) commit_max = message.commit();
+  raise_commit_max(message.commit(), message.commit_checksum());
   // The commit's checksum anchors the chain: a stale entry at that op is found and repaired.
   if (message.commit() > commit_min && message.commit() <= op + config.wal_slots) {
     LogEntry& e = entry(message.commit());
@@ -1186,7 +1204,13 @@ proto::SuperblockState Replica::Impl::superblock_state() const {
   // while the transferred checkpoint was still being written; after a crash the replica applied
   // an op of its own older log, of an abandoned branch, as committed).
   const uint64_t commit_claimed = transfer.finishing ? transfer.commit_max_before : commit_max;
-  state.set_commit_number(std::max(commit_claimed, newest_checkpoint_op()));
+  const uint64_t commit_number = std::max(commit_claimed, newest_checkpoint_op());
+  state.set_commit_number(commit_number);
+  if (!checkpoints.empty() && commit_number == checkpoints.front().op()) {
+    state.set_commit_checksum(checkpoints.front().header_checksum());
+  } else if (commit_number == commit_max) {
+    state.set_commit_checksum(commit_max_checksum);
+  }
   state.set_checkpoint_op(newest_checkpoint_op());
   state.set_nack_floor_op(nack_floor_op);
   for (const proto::CheckpointId& id : checkpoints) *state.add_checkpoints() = id;

@@ -103,6 +103,7 @@ struct Replica::Impl {
   void send_heartbeat();
   void send_prepare_ok();
   void advance_commit_max_from_acks();
+  void raise_commit_max(uint64_t commit, uint64_t checksum);
   void reply_to_client(const proto::Request& request, const proto::Reply& reply);
   void remember_client(uint64_t client, io::NodeId from);
 
@@ -222,6 +223,7 @@ struct Replica::Impl {
   uint64_t op = 0;
   uint64_t commit_min = 0;
   uint64_t commit_max = 0;
+  uint64_t commit_max_checksum = 0;   // header checksum of op commit_max, when known (0: not)
   uint64_t commit_min_checksum = 0;   // header checksum of op commit_min
   uint64_t last_timestamp_ns = 0;     // the newest timestamp in the log (the primary's floor)
   uint64_t applied_timestamp_ns = 0;  // of op commit_min

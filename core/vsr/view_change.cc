@@ -112,6 +112,8 @@ proto::DoViewChange Replica::Impl::make_do_view_change() const {
   dvc.set_log_view_op(log_view_op);
   dvc.set_head_checksum(header_checksum_of(op));
   dvc.set_commit_min_checksum(header_checksum_of(commit_min));
+  dvc.set_commit_max_checksum(commit_max == commit_min ? header_checksum_of(commit_min)
+                                                       : commit_max_checksum);
   for (uint64_t k = commit_min + 1; k <= op; k++) {
     const LogEntry* e = entry_if(k);
     if (e == nullptr || !e->verified) continue;
@@ -328,6 +330,9 @@ void Replica::Impl::try_finish_view_change() {
     uint64_t named = 0;
     for (const auto& [replica, dvc] : do_view_changes) {
       if (dvc.commit_min() == k - 1) return dvc.commit_min_checksum();
+      if (dvc.commit_max() == k - 1 && dvc.commit_max_checksum() != 0) {
+        return dvc.commit_max_checksum();
+      }
       if (dvc.log_view() != log_view_max || k - 1 <= dvc.commit_max()) continue;
       if (k - 1 > dvc.log_view_op()) continue;  // may be a leftover its view has not reached
       for (int i = 0; i < dvc.ring_ops_size(); i++) {
@@ -432,7 +437,7 @@ void Replica::Impl::install_log(uint64_t new_view, uint64_t new_op, uint64_t new
       log_view = new_view;
       log_view_op = new_op;
       log_view_head_checksum = new_op_checksum;
-      commit_max = std::max(commit_max, new_commit);
+      raise_commit_max(new_commit, 0);
       persist([this, new_view, new_op, as_primary] {
         if (view != new_view || !installing) return;
         become_normal(new_view, new_op, as_primary);
@@ -727,6 +732,7 @@ void Replica::Impl::on_recovery_response(const proto::RecoveryResponse& message)
   }
   view = view_max;
   commit_max = chosen.commit();
+  commit_max_checksum = 0;
   transfer = Transfer{};
   transfer.active = true;
   transfer.target = chosen.checkpoint();
