@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -62,6 +63,20 @@ struct Pending {
   proto::Header header;
   std::optional<std::string> body;  // absent after a view change until repaired
   uint32_t requests = 0;            // client requests it carries, as far as this replica knows
+};
+
+// What a new primary gathers from the logs in hand while it decides the new view's log
+// (view_change.cc, try_finish_view_change).
+struct LogDecision {
+  uint64_t log_view_max = 0;
+  uint64_t commit_best = 0;    // the highest commit any log knows
+  uint64_t head = 0;           // the head of the new log: at first, the newest logs' highest op
+  uint64_t head_checksum = 0;  // 0: known by number only
+  std::map<uint64_t, proto::Header> candidate;  // by op: the entries of the new log named so far
+  std::set<uint64_t> bodies;                    // checksums of the bodies some replica can supply
+
+  uint64_t checksum_of(uint64_t k) const;  // named, or as its successor's parent; 0: not known
+  bool in_hand(uint64_t k) const;          // named, and its body can be had
 };
 
 struct Replica::Impl {
@@ -143,6 +158,16 @@ struct Replica::Impl {
   void send_do_view_change();
   proto::DoViewChange make_do_view_change() const;
   void try_finish_view_change();
+  LogDecision gather_logs() const;
+  bool nacked_by(const proto::DoViewChange& dvc, uint64_t k, uint64_t checksum, bool any) const;
+  uint32_t nacks(uint64_t k, uint64_t checksum, bool any) const;
+  uint32_t hidden_op_nacks(const LogDecision& d, uint64_t k) const;
+  uint64_t uncertain_ops_max(const LogDecision& d) const;
+  const proto::Header* named_by_checksum(uint64_t k, uint64_t checksum) const;
+  void extend_down_from(LogDecision& d, uint64_t top, uint64_t top_checksum) const;
+  uint64_t identity_below(const LogDecision& d, uint64_t k) const;
+  void truncate_at_lowest_nacked(LogDecision& d);
+  bool fetch_first_missing(const LogDecision& d);
   void install_log(uint64_t new_view, uint64_t new_op, uint64_t new_op_checksum,
                    uint64_t new_commit, const std::vector<proto::Header>& headers, bool as_primary);
   void become_normal(uint64_t new_view, uint64_t new_op, bool as_primary);

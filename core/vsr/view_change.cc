@@ -168,222 +168,250 @@ void Replica::Impl::on_do_view_change(const proto::DoViewChange& message) {
 void Replica::Impl::try_finish_view_change() {
   if (status != Status::view_change || installing || primary_of(view) != self) return;
   if (do_view_changes.size() < quorum || do_view_changes.count(self) == 0) return;
-  uint64_t log_view_max = 0;
-  uint64_t commit_best = 0;
-  for (const auto& [replica, dvc] : do_view_changes) {
-    log_view_max = std::max(log_view_max, dvc.log_view());
-    commit_best = std::max(commit_best, dvc.commit_max());
+  LogDecision d = gather_logs();
+  if (d.head_checksum == 0) {
+    debug("view {}: waiting, the head {} is known by number only", view, d.head);
+    return;
   }
-  uint64_t head = 0;
-  uint64_t head_checksum = 0;
-  std::map<uint64_t, proto::Header> candidate;
-  std::map<uint64_t, bool> body_available;
+  if (d.commit_best > d.head) {
+    debug("view {}: waiting, commit {} beyond head {}", view, d.commit_best, d.head);
+    return;  // committed ops hidden by damage: wait for more logs
+  }
+  const uint64_t uncertain_max = uncertain_ops_max(d);
+  if (uncertain_max > d.head && hidden_op_nacks(d, d.head + 1) < quorum) {
+    debug("view {}: waiting, ops up to {} may hide behind damaged slots", view, uncertain_max);
+    return;
+  }
+  extend_down_from(d, d.head, d.head_checksum);
+  truncate_at_lowest_nacked(d);
+  if (fetch_first_missing(d)) return;  // wait: a repair or another log may settle it
+  if (d.head > commit_min && d.head > checkpoints.front().op() + config.wal_slots) {
+    start_state_transfer("too far behind to lead the new view");
+    return;
+  }
+  std::vector<proto::Header> headers;
+  for (const auto& [k, header] : d.candidate) {
+    if (k > commit_min && k <= d.head) headers.push_back(header);
+  }
+  debug("view {}: decided op {} commit {} from {} logs (log_view {})", view, d.head, d.commit_best,
+        do_view_changes.size(), d.log_view_max);
+  install_log(view, d.head, d.head_checksum, d.commit_best, headers, true);
+}
+
+uint64_t LogDecision::checksum_of(uint64_t k) const {
+  const auto found = candidate.find(k);
+  if (found != candidate.end()) return found->second.checksum();
+  const auto next = candidate.find(k + 1);
+  return next == candidate.end() ? 0 : next->second.parent();
+}
+
+bool LogDecision::in_hand(uint64_t k) const {
+  const auto found = candidate.find(k);
+  return found != candidate.end() && bodies.count(found->second.checksum()) > 0;
+}
+
+// The logs in hand: the highest log view, the highest commit, the head of the newest logs, the
+// entries they name, and which bodies can be had.
+LogDecision Replica::Impl::gather_logs() const {
+  LogDecision d;
+  for (const auto& [replica, dvc] : do_view_changes) {
+    d.log_view_max = std::max(d.log_view_max, dvc.log_view());
+    d.commit_best = std::max(d.commit_best, dvc.commit_max());
+  }
   for (const auto& [replica, dvc] : do_view_changes) {
     for (int i = 0; i < dvc.headers_size(); i++) {
       const proto::Header& header = dvc.headers(i);
-      if (dvc.log_view() == log_view_max) {
-        const auto [it, inserted] = candidate.emplace(header.op(), header);
+      if (dvc.log_view() == d.log_view_max) {
+        const auto [it, inserted] = d.candidate.emplace(header.op(), header);
         // One view, one log: canonical logs agree wherever they overlap.
         KEEL_ASSERT(inserted || it->second.checksum() == header.checksum());
       }
-      if (dvc.present(i)) body_available[header.checksum()] = true;
+      if (dvc.present(i)) d.bodies.insert(header.checksum());
     }
-    if (dvc.log_view() == log_view_max && dvc.op() >= head) {
+    if (dvc.log_view() == d.log_view_max && dvc.op() >= d.head) {
       // One view, one log: two logs of the same view agree on their common head. A checksum of
       // 0 says only that the sender knows the op by number (it is repairing it).
-      const bool same_head = dvc.op() == head && head_checksum != 0 && dvc.head_checksum() != 0;
-      KEEL_ASSERT(!same_head || head_checksum == dvc.head_checksum());
-      if (dvc.op() > head || head_checksum == 0) head_checksum = dvc.head_checksum();
-      head = dvc.op();
+      const bool same_head = dvc.op() == d.head && d.head_checksum != 0 && dvc.head_checksum() != 0;
+      KEEL_ASSERT(!same_head || d.head_checksum == dvc.head_checksum());
+      if (dvc.op() > d.head || d.head_checksum == 0) d.head_checksum = dvc.head_checksum();
+      d.head = dvc.op();
     }
   }
   for (uint64_t k = commit_min + 1; k <= op; k++) {
     const LogEntry* e = entry_if(k);
     if (e == nullptr) continue;
-    if (e->present) body_available[e->header.checksum()] = true;
+    if (e->present) d.bodies.insert(e->header.checksum());
     // One view, one log: an entry prepared in the newest log view is in that view's log, even
     // where a lost op breaks the chain that would verify it (seed 8113 waited forever so).
-    if (e->known && e->header.view() == log_view_max) {
-      const auto [it, inserted] = candidate.emplace(k, e->header);
+    if (e->known && e->header.view() == d.log_view_max) {
+      const auto [it, inserted] = d.candidate.emplace(k, e->header);
       KEEL_ASSERT(inserted || it->second.checksum() == e->header.checksum());
     }
   }
   // Bodies fetched from peers while deciding (seed 3518 waited forever for a body it held here).
-  for (const auto& [checksum, prepare] : view_change_prepares) body_available[checksum] = true;
-  if (head_checksum == 0) {
-    debug("view {}: waiting, the head {} is known by number only", view, head);
-    return;
-  }
-  if (commit_best > head) {
-    debug("view {}: waiting, commit {} beyond head {}", view, commit_best, head);
-    return;  // committed ops hidden by damage: wait for more logs
-  }
+  for (const auto& [checksum, prepare] : view_change_prepares) d.bodies.insert(checksum);
+  return d;
+}
 
-  // Whether a log says its replica never acknowledged op k (with this checksum, or any).
-  const auto nacked_by = [&](const proto::DoViewChange& dvc, uint64_t k, uint64_t checksum,
-                             bool any) {
-    if (k <= dvc.commit_min() || k <= dvc.nack_floor_op()) return false;
-    if (slot_listed(dvc, journal.slot_of(k))) return false;
-    return !dvc_ring_holds(dvc, k, checksum, any);
-  };
-  const auto nacks = [&](uint64_t k, uint64_t checksum, bool any) {
-    uint32_t count = 0;
-    for (const auto& [replica, dvc] : do_view_changes) {
-      if (nacked_by(dvc, k, checksum, any)) count++;
-    }
-    return count;
-  };
+// Whether a log says its replica never acknowledged op k (with this checksum, or any).
+bool Replica::Impl::nacked_by(const proto::DoViewChange& dvc, uint64_t k, uint64_t checksum,
+                              bool any) const {
+  if (k <= dvc.commit_min() || k <= dvc.nack_floor_op()) return false;
+  if (slot_listed(dvc, journal.slot_of(k))) return false;
+  return !dvc_ring_holds(dvc, k, checksum, any);
+}
 
-  // Nacks of an op k beyond every canonical head, hidden (perhaps) behind a canonical log's
-  // damaged slots. If k was not in the starting log of view log_view_max, k can only have been
-  // prepared in view log_view_max itself. A replica of an older log view never acknowledged a
-  // prepare of that view (a log view is durable before its prepares are acknowledged, VRR 4.2
-  // step 5), so its log nacks k whatever its slots hold. A canonical log shows k was not in the
-  // starting log in either of two ways: its intact slot lacks k (every member installed that log
-  // durably before taking its log view; seed 6651 waited forever on an op 126 of log view 102,
-  // against a damaged slot of log view 103), or k lies beyond the head that log began with
-  // (seed 3686 waited forever on an op 84 behind the damaged slot of the one replica of log view
-  // 15, which began at op 83). A log view may begin at op 0 (nothing was ever committed): 0 is a
-  // head like any other (seed 7049 waited forever on an op 1 of log view 20 so).
-  const auto hidden_op_nacks = [&](uint64_t k) {
-    KEEL_ASSERT(k > head);
-    bool canonical_lacks = false;
-    for (const auto& [replica, dvc] : do_view_changes) {
-      if (dvc.log_view() != log_view_max) continue;
-      const bool beyond_start = k > dvc.log_view_op();
-      if (beyond_start || nacked_by(dvc, k, 0, true)) canonical_lacks = true;
-    }
-    uint32_t count = 0;
-    for (const auto& [replica, dvc] : do_view_changes) {
-      const bool older_log_view = canonical_lacks && dvc.log_view() < log_view_max &&
-                                  k > dvc.commit_min() && k > dvc.nack_floor_op();
-      if (older_log_view || nacked_by(dvc, k, 0, true)) count++;
-    }
-    return count;
-  };
-
-  // A canonical log may have lost (to damaged slots) ops after its head that it acknowledged.
-  uint64_t uncertain_max = head;
+uint32_t Replica::Impl::nacks(uint64_t k, uint64_t checksum, bool any) const {
+  uint32_t count = 0;
   for (const auto& [replica, dvc] : do_view_changes) {
-    if (dvc.log_view() != log_view_max) continue;
+    if (nacked_by(dvc, k, checksum, any)) count++;
+  }
+  return count;
+}
+
+// Nacks of an op k beyond every canonical head, hidden (perhaps) behind a canonical log's
+// damaged slots. If k was not in the starting log of view log_view_max, k can only have been
+// prepared in view log_view_max itself. A replica of an older log view never acknowledged a
+// prepare of that view (a log view is durable before its prepares are acknowledged, VRR 4.2
+// step 5), so its log nacks k whatever its slots hold. A canonical log shows k was not in the
+// starting log in either of two ways: its intact slot lacks k (every member installed that log
+// durably before taking its log view; seed 6651 waited forever on an op 126 of log view 102,
+// against a damaged slot of log view 103), or k lies beyond the head that log began with
+// (seed 3686 waited forever on an op 84 behind the damaged slot of the one replica of log view
+// 15, which began at op 83). A log view may begin at op 0 (nothing was ever committed): 0 is a
+// head like any other (seed 7049 waited forever on an op 1 of log view 20 so).
+uint32_t Replica::Impl::hidden_op_nacks(const LogDecision& d, uint64_t k) const {
+  KEEL_ASSERT(k > d.head);
+  bool canonical_lacks = false;
+  for (const auto& [replica, dvc] : do_view_changes) {
+    if (dvc.log_view() != d.log_view_max) continue;
+    const bool beyond_start = k > dvc.log_view_op();
+    if (beyond_start || nacked_by(dvc, k, 0, true)) canonical_lacks = true;
+  }
+  uint32_t count = 0;
+  for (const auto& [replica, dvc] : do_view_changes) {
+    const bool older_log_view = canonical_lacks && dvc.log_view() < d.log_view_max &&
+                                k > dvc.commit_min() && k > dvc.nack_floor_op();
+    if (older_log_view || nacked_by(dvc, k, 0, true)) count++;
+  }
+  return count;
+}
+
+// A canonical log may have lost (to damaged slots) ops after its head that it acknowledged: the
+// highest op such a loss may hide.
+uint64_t Replica::Impl::uncertain_ops_max(const LogDecision& d) const {
+  uint64_t uncertain_max = d.head;
+  for (const auto& [replica, dvc] : do_view_changes) {
+    if (dvc.log_view() != d.log_view_max) continue;
     for (uint64_t k = dvc.op() + 1; k <= dvc.checkpoint_op() + config.wal_slots; k++) {
       if (!slot_listed(dvc, journal.slot_of(k))) break;
       uncertain_max = std::max(uncertain_max, k);
     }
   }
-  if (uncertain_max > head && hidden_op_nacks(head + 1) < quorum) {
-    debug("view {}: waiting, ops up to {} may hide behind damaged slots", view, uncertain_max);
-    return;
+  return uncertain_max;
+}
+
+// The log is named down from a head, link by link: by entries fetched while deciding and by
+// this replica's own entries, each named by the checksum its successor gives as parent. The
+// head itself is named by its checksum even where no log in hand carries its header (a replica
+// restarted in the newest log view knows its head from its superblock only): once fetched, it
+// starts the chain (seed 4415 waited forever, fetching nothing). An own entry the chain names
+// is that entry, verified or not (seed 2225 waited forever for a body only it held).
+const proto::Header* Replica::Impl::named_by_checksum(uint64_t k, uint64_t checksum) const {
+  const auto fetched = view_change_headers.find(checksum);
+  if (fetched != view_change_headers.end() && fetched->second.op() == k) return &fetched->second;
+  const LogEntry* own = entry_if(k);
+  if (own != nullptr && own->known && own->header.checksum() == checksum) return &own->header;
+  return nullptr;
+}
+
+void Replica::Impl::extend_down_from(LogDecision& d, uint64_t top, uint64_t top_checksum) const {
+  if (d.candidate.count(top) == 0) {
+    const proto::Header* header = named_by_checksum(top, top_checksum);
+    if (header != nullptr) d.candidate.emplace(top, *header);
   }
+  for (uint64_t k = top; k > d.commit_best + 1; k--) {
+    const auto upper = d.candidate.find(k);
+    if (upper == d.candidate.end() || d.candidate.count(k - 1) > 0) continue;
+    const proto::Header* header = named_by_checksum(k - 1, upper->second.parent());
+    if (header != nullptr) d.candidate.emplace(k - 1, *header);
+  }
+}
 
-  // The log is named down from a head, link by link: by entries fetched while deciding and by
-  // this replica's own entries, each named by the checksum its successor gives as parent. The
-  // head itself is named by its checksum even where no log in hand carries its header (a replica
-  // restarted in the newest log view knows its head from its superblock only): once fetched, it
-  // starts the chain (seed 4415 waited forever, fetching nothing). An own entry the chain names
-  // is that entry, verified or not (seed 2225 waited forever for a body only it held).
-  const auto named_by_checksum = [&](uint64_t k, uint64_t checksum) -> const proto::Header* {
-    const auto fetched = view_change_headers.find(checksum);
-    if (fetched != view_change_headers.end() && fetched->second.op() == k) return &fetched->second;
-    const LogEntry* own = entry_if(k);
-    if (own != nullptr && own->known && own->header.checksum() == checksum) return &own->header;
-    return nullptr;
-  };
-  const auto extend_down_from = [&](uint64_t top, uint64_t top_checksum) {
-    if (candidate.count(top) == 0) {
-      const proto::Header* header = named_by_checksum(top, top_checksum);
-      if (header != nullptr) candidate.emplace(top, *header);
+// The checksum of op k - 1 when op k is dropped: it becomes the head. A head that is a
+// committed op no log lists (logs list only what their replicas have not applied) is named by
+// the log that applied it (seed 5616 waited forever for it), or by a log that knows it as its
+// commit (seed 3357). Otherwise a log of the newest log view names it in its ring: installing
+// that log wrote every entry from the log's commit to the head it began with into the ring (or
+// left the slot unreadable), so a ring entry of such a log in that range is an entry of that log
+// (seed 1561: the only log of the newest view had lost the links above the new head to damage).
+// Beyond that head a ring entry may be a leftover of an older view that this view's prepare has
+// not replaced yet (seed 4250). 0: not known.
+uint64_t Replica::Impl::identity_below(const LogDecision& d, uint64_t k) const {
+  KEEL_ASSERT(k > 0);
+  const auto below = d.candidate.find(k - 1);
+  if (below != d.candidate.end()) return below->second.checksum();
+  const auto found = d.candidate.find(k);
+  if (found != d.candidate.end()) return found->second.parent();
+  uint64_t named = 0;
+  for (const auto& [replica, dvc] : do_view_changes) {
+    if (dvc.commit_min() == k - 1) return dvc.commit_min_checksum();
+    if (dvc.commit_max() == k - 1 && dvc.commit_max_checksum() != 0) {
+      return dvc.commit_max_checksum();
     }
-    for (uint64_t k = top; k > commit_best + 1; k--) {
-      const auto upper = candidate.find(k);
-      if (upper == candidate.end() || candidate.count(k - 1) > 0) continue;
-      const proto::Header* header = named_by_checksum(k - 1, upper->second.parent());
-      if (header != nullptr) candidate.emplace(k - 1, *header);
+    if (dvc.log_view() != d.log_view_max || k - 1 <= dvc.commit_max()) continue;
+    if (k - 1 > dvc.log_view_op()) continue;  // may be a leftover its view has not reached
+    for (int i = 0; i < dvc.ring_ops_size(); i++) {
+      if (dvc.ring_ops(i) != k - 1) continue;
+      // One view, one log: logs of the newest log view agree on it.
+      KEEL_ASSERT(named == 0 || named == dvc.ring_checksums(i));
+      named = dvc.ring_checksums(i);
     }
-  };
-  extend_down_from(head, head_checksum);
-  const auto checksum_of = [&](uint64_t k) -> uint64_t {
-    const auto found = candidate.find(k);
-    if (found != candidate.end()) return found->second.checksum();
-    const auto next = candidate.find(k + 1);
-    return next == candidate.end() ? 0 : next->second.parent();
-  };
-  const auto in_hand = [&](uint64_t k) {
-    const auto found = candidate.find(k);
-    return found != candidate.end() && body_available.count(found->second.checksum()) > 0;
-  };
+  }
+  return named;
+}
 
-  // The checksum of op k - 1 when op k is dropped: it becomes the head. A head that is a
-  // committed op no log lists (logs list only what their replicas have not applied) is named by
-  // the log that applied it (seed 5616 waited forever for it). Otherwise a log of the newest log
-  // view names it in its ring: installing that log wrote every entry from the log's commit to
-  // the head it began with into the ring (or left the slot unreadable), so a ring entry of such
-  // a log in that range is an entry of that log (seed 1561: the only log of the newest view had
-  // lost the links above the new head to damage). Beyond that head a ring entry may be a
-  // leftover of an older view that this view's prepare has not replaced yet (seed 4250).
-  const auto identity_below = [&](uint64_t k) -> uint64_t {
-    KEEL_ASSERT(k > 0);
-    const auto below = candidate.find(k - 1);
-    if (below != candidate.end()) return below->second.checksum();
-    const auto found = candidate.find(k);
-    if (found != candidate.end()) return found->second.parent();
-    uint64_t named = 0;
-    for (const auto& [replica, dvc] : do_view_changes) {
-      if (dvc.commit_min() == k - 1) return dvc.commit_min_checksum();
-      if (dvc.commit_max() == k - 1 && dvc.commit_max_checksum() != 0) {
-        return dvc.commit_max_checksum();
-      }
-      if (dvc.log_view() != log_view_max || k - 1 <= dvc.commit_max()) continue;
-      if (k - 1 > dvc.log_view_op()) continue;  // may be a leftover its view has not reached
-      for (int i = 0; i < dvc.ring_ops_size(); i++) {
-        if (dvc.ring_ops(i) != k - 1) continue;
-        // One view, one log: logs of the newest log view agree on it.
-        KEEL_ASSERT(named == 0 || named == dvc.ring_checksums(i));
-        named = dvc.ring_checksums(i);
-      }
-    }
-    return named;
-  };
-
-  // The lowest op no one can supply that a quorum nacks: a quorum never acknowledged it, so
-  // neither it nor any op after it was committed (commits are cumulative), whatever still waits
-  // below it (seed 1561 waited forever for an op below two such ops). An entry no log in hand
-  // names is nacked only where the slot holds no op k at all.
-  uint64_t head_new = head;
-  for (uint64_t k = commit_best + 1; k <= head; k++) {
-    if (in_hand(k)) continue;
-    const uint64_t checksum = checksum_of(k);
+// Drops the lowest op no one can supply that a quorum nacks: a quorum never acknowledged it, so
+// neither it nor any op after it was committed (commits are cumulative), whatever still waits
+// below it (seed 1561 waited forever for an op below two such ops). An entry no log in hand
+// names is nacked only where the slot holds no op k at all.
+void Replica::Impl::truncate_at_lowest_nacked(LogDecision& d) {
+  for (uint64_t k = d.commit_best + 1; k <= d.head; k++) {
+    if (d.in_hand(k)) continue;
+    const uint64_t checksum = d.checksum_of(k);
     const bool unnamed = checksum == 0;
     if (nacks(k, checksum, unnamed) < quorum) continue;
-    const uint64_t below = identity_below(k);
+    const uint64_t below = identity_below(d, k);
     if (below == 0) {
       // Not yet: what waits below is fetched first, and may name it (seed 3357 fetched nothing).
       debug("view {}: op {} is nacked, but the identity of op {} is unknown yet", view, k, k - 1);
-      break;
+      return;
     }
     event(ReplicaEvent::truncated_by_nacks);
     debug("view {}: op {} ({:016x}) has no body in reach and {} nacks: truncated", view, k,
           checksum, nacks(k, checksum, unnamed));
-    head_new = k - 1;
-    head_checksum = below;
-    extend_down_from(head_new, head_checksum);
-    break;
+    d.head = k - 1;
+    d.head_checksum = below;
+    extend_down_from(d, d.head, d.head_checksum);
+    return;
   }
+}
 
-  // Every op up to the new head must be in hand; ask for the first that is not, and wait.
-  for (uint64_t k = commit_best + 1; k <= head_new; k++) {
-    if (in_hand(k)) continue;
-    const uint64_t checksum = checksum_of(k);
+// Every op up to the head must be in hand: asks for the first that is not. True: it waits.
+bool Replica::Impl::fetch_first_missing(const LogDecision& d) {
+  for (uint64_t k = d.commit_best + 1; k <= d.head; k++) {
+    if (d.in_hand(k)) continue;
+    const uint64_t checksum = d.checksum_of(k);
     if (checksum != 0) {
       request_prepare(k, checksum);
-    } else if (candidate.count(head_new) == 0) {
-      request_prepare(head_new, head_checksum);  // the chain starts at the head
+    } else if (d.candidate.count(d.head) == 0) {
+      request_prepare(d.head, d.head_checksum);  // the chain starts at the head
     } else {
       // The chain down from the head has not reached k yet: fetch the lowest entry it names
       // (seed 8113 waited forever for an op no log in hand named).
-      for (uint64_t j = k + 1; j < head_new; j++) {
-        const auto above = candidate.find(j + 1);
-        if (candidate.count(j) == 0 && above != candidate.end()) {
+      for (uint64_t j = k + 1; j < d.head; j++) {
+        const auto above = d.candidate.find(j + 1);
+        if (d.candidate.count(j) == 0 && above != d.candidate.end()) {
           request_prepare(j, above->second.parent());
           break;
         }
@@ -391,19 +419,9 @@ void Replica::Impl::try_finish_view_change() {
     }
     debug("view {}: waiting for op {} ({:016x}): no body, {} nacks", view, k, checksum,
           nacks(k, checksum, checksum == 0));
-    return;  // wait: a repair or another log may settle it
+    return true;
   }
-  if (head_new > commit_min && head_new > checkpoints.front().op() + config.wal_slots) {
-    start_state_transfer("too far behind to lead the new view");
-    return;
-  }
-  std::vector<proto::Header> headers;
-  for (const auto& [k, header] : candidate) {
-    if (k > commit_min && k <= head_new) headers.push_back(header);
-  }
-  debug("view {}: decided op {} commit {} from {} logs (log_view {})", view, head_new, commit_best,
-        do_view_changes.size(), log_view_max);
-  install_log(view, head_new, head_checksum, commit_best, headers, true);
+  return false;
 }
 
 // --- Adopting a log (VRR 4.2 step 5) ---
