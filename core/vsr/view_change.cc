@@ -112,8 +112,7 @@ proto::DoViewChange Replica::Impl::make_do_view_change() const {
   dvc.set_log_view_op(log_view_op);
   dvc.set_head_checksum(header_checksum_of(op));
   dvc.set_commit_min_checksum(header_checksum_of(commit_min));
-  dvc.set_commit_max_checksum(commit_max == commit_min ? header_checksum_of(commit_min)
-                                                       : commit_max_checksum);
+  dvc.set_commit_max_checksum(commit_max_checksum);
   for (uint64_t k = commit_min + 1; k <= op; k++) {
     const LogEntry* e = entry_if(k);
     if (e == nullptr || !e->verified) continue;
