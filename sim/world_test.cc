@@ -258,5 +258,27 @@ TEST(StorageFaultBudget, ADomainWithManyFaultySectorsStaysFaulty) {
   EXPECT_TRUE(budget.allows(1, 70000, 1));
 }
 
+TEST(World, CountsTheEventsItRunsByKind) {
+  Trace trace;
+  World world(3, 3, trace);
+  const auto tag = [](EventKind kind) { return EventTag{0, static_cast<uint16_t>(kind)}; };
+  int ran = 0;
+  world.loop().schedule(10, tag(EventKind::timer), [&ran] { ran++; });
+  world.loop().schedule(20, tag(EventKind::deliver), [&ran] { ran++; });
+  world.loop().schedule(30, tag(EventKind::deliver), [&ran] { ran++; });
+  const EventLoop::EventId cancelled =
+      world.loop().schedule(40, tag(EventKind::disk_sync), [&ran] { ran++; });
+  world.loop().schedule(50, EventTag{0, 999}, [&ran] { ran++; });  // no EventKind
+  ASSERT_TRUE(world.loop().cancel(cancelled));
+  while (world.step(UINT64_MAX)) {
+  }
+  EXPECT_EQ(ran, 4);
+  EXPECT_EQ(world.events_run(EventKind::timer), 1u);
+  EXPECT_EQ(world.events_run(EventKind::deliver), 2u);
+  EXPECT_EQ(world.events_run(EventKind::disk_sync), 0u);  // a cancelled event never ran
+  EXPECT_EQ(world.events_run(EventKind::disk_write), 0u);
+  EXPECT_EQ(world.loop().events_run(), 4u);  // the untagged one counts in the total only
+}
+
 }  // namespace
 }  // namespace keel::sim

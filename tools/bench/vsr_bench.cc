@@ -317,6 +317,7 @@ class Cluster {
   const Observer& observer() const { return observer_; }
   const keel::vsr::Config& config() const { return config_; }
   uint64_t events() { return world_.loop().events_run(); }
+  uint64_t events(keel::sim::EventKind kind) const { return world_.events_run(kind); }
   uint64_t pending_events() { return world_.loop().pending(); }
   uint64_t trace_hash() const { return trace_.hash(); }
   uint64_t faults() const { return world_.fault_total(); }
@@ -372,6 +373,11 @@ void BM_VsrCluster(benchmark::State& state) {
   uint64_t ok_total = 0;
   uint64_t completed_total = 0;
   uint64_t events_total = 0;
+  // Events by what they do: disk completions, message deliveries, timers (the load's arrivals
+  // among them).
+  uint64_t disk_events_total = 0;
+  uint64_t deliveries_total = 0;
+  uint64_t timers_total = 0;
   uint64_t latency_ns_total = 0;
   uint64_t latency_ns_max = 0;
   double latency_ms_p50 = 0;
@@ -401,6 +407,12 @@ void BM_VsrCluster(benchmark::State& state) {
     latency_ms_p99 = stats.latency_ms_quantile(0.99);
     resent = stats.slower_than(keel::vsr::ClientOptions{}.request_timeout_ms * ns_per_ms);
     events_total += cluster.events();
+    using keel::sim::EventKind;
+    disk_events_total += cluster.events(EventKind::disk_read) +
+                         cluster.events(EventKind::disk_write) +
+                         cluster.events(EventKind::disk_sync);
+    deliveries_total += cluster.events(EventKind::deliver);
+    timers_total += cluster.events(EventKind::timer);
     view_changes = cluster.observer().count(keel::vsr::ReplicaEvent::view_change_started);
     checkpoints = cluster.observer().count(keel::vsr::ReplicaEvent::checkpoint_written);
     state_transfers = cluster.observer().count(keel::vsr::ReplicaEvent::state_transfer_started);
@@ -424,6 +436,15 @@ void BM_VsrCluster(benchmark::State& state) {
   state.counters["requests_per_sim_s"] = static_cast<double>(ok_total) / simulated_s_total;
   state.counters["speedup"] = simulated_s_total / wall_s_total;
   state.counters["events_per_wall_s"] = static_cast<double>(events_total) / wall_s_total;
+  const auto per_request = [ok_total](uint64_t count) {
+    return ok_total == 0 ? 0.0 : static_cast<double>(count) / static_cast<double>(ok_total);
+  };
+  state.counters["events_per_request"] = per_request(events_total);
+  state.counters["disk_events_per_request"] = per_request(disk_events_total);
+  state.counters["deliveries_per_request"] = per_request(deliveries_total);
+  state.counters["timers_per_request"] = per_request(timers_total);
+  state.counters["wall_us_per_request"] =
+      ok_total == 0 ? 0.0 : wall_s_total * 1e6 / static_cast<double>(ok_total);
   state.counters["latency_ms_mean"] =
       ok_total == 0 ? 0
                     : static_cast<double>(latency_ns_total) / static_cast<double>(ok_total) / 1e6;
