@@ -37,6 +37,7 @@ fi
 
 mkdir -p "$out"
 work="$(mktemp -d "${TMPDIR:-/tmp}/keel-bench-resp-XXXXXX")"
+disk="$(basename "$(df --output=source "$work" | tail -1)")"
 base=$((20000 + RANDOM % 30 * 300))
 redis_port=$((base + 290))
 etcd_pids=()
@@ -59,10 +60,29 @@ peak_rss_kib() {  # pids... -> the sum of their peak resident sets (VmHWM)
   echo "$total"
 }
 
-# redis-benchmark --csv: "test","rps","avg","min","p50","p95","p99","max"; one row.
-run_redis_benchmark() {  # port test pipeline -> "rps p50 p99"
-  redis-benchmark -p "$1" -t "$2" -n "$requests" -c 50 -P "$3" -r 100000 --csv 2>/dev/null |
-    awk -F, 'NR == 2 { gsub(/"/, ""); print $2, $5, $7 }'
+# The block device under the work folder, and its counters from /proc/diskstats: reads, writes
+# and flushes completed, and the milliseconds it was busy. Whole-device figures: anything else
+# writing to the disk at the time counts too. Empty where the folder is on no block device.
+disk_counters() {  # -> "reads writes flushes busy_ms"
+  awk -v d="$disk" '$3 == d { print $4, $8, $19, $13 }' /proc/diskstats
+}
+
+# redis-benchmark --csv: "test","rps","avg","min","p50","p95","p99","max"; one row. The device's
+# counters are taken around it, so the table can say what each request cost the disk.
+run_redis_benchmark() {  # port test pipeline -> "rps p50 p99 reads writes flushes busy_ms wall_ms"
+  local before after start_ns stop_ns figures
+  before="$(disk_counters)"
+  start_ns=$(date +%s%N)
+  figures="$(redis-benchmark -p "$1" -t "$2" -n "$requests" -c 50 -P "$3" -r 100000 --csv 2>/dev/null |
+    awk -F, 'NR == 2 { gsub(/"/, ""); print $2, $5, $7 }')"
+  stop_ns=$(date +%s%N)
+  after="$(disk_counters)"
+  echo "${figures:-0 0 0} $(disk_delta "$before" "$after") $(((stop_ns - start_ns) / 1000000))"
+}
+
+disk_delta() {  # "before" "after" -> the four counters' differences ("- - - -" without a device)
+  if [ -z "$1" ] || [ -z "$2" ]; then echo "- - - -"; return; fi
+  paste -d' ' <(tr ' ' '\n' <<<"$1") <(tr ' ' '\n' <<<"$2") | awk '{ printf "%d ", $2 - $1 }'
 }
 
 echo "== starting keel (3 replicas), redis (appendfsync always), etcd (3 members) in $work"
@@ -115,7 +135,11 @@ echo "== redis-benchmark set -c 50 -P 32 against keel and redis"
 result[keel_set_p32]="$(run_redis_benchmark "$keel_port" set 32)"
 result[redis_set_p32]="$(run_redis_benchmark "$redis_port" set 32)"
 echo "== etcdctl check perf --load=xl"
+etcd_disk_before="$(disk_counters)"
+etcd_start_ns=$(date +%s%N)
 etcd_text="$(ETCDCTL_API=3 etcdctl --endpoints "$etcd_endpoints" check perf --load=xl 2>&1 || true)"
+etcd_wall_ms=$((($(date +%s%N) - etcd_start_ns) / 1000000))
+etcd_disk="$(disk_delta "$etcd_disk_before" "$(disk_counters)") $etcd_wall_ms"
 # Its progress bar redraws one line with carriage returns: only the verdict lines are shown.
 echo "$etcd_text" | tr '\r' '\n' | grep -v ' / [0-9]* ' | sed '/^$/d; s/^/  etcdctl: /' | tail -6 || true
 # "PASS: Throughput is 150 writes/s" or "FAIL: Throughput too low: 4654 writes/s".
@@ -128,20 +152,39 @@ redis_rss=$(peak_rss_kib "$redis_pid")
 etcd_rss=$(peak_rss_kib "${etcd_pids[@]}")
 
 python3 - "$out" "$keel_rss" "$redis_rss" "$etcd_rss" "${etcd_rps:-0}" "${etcd_slowest:-}" \
+  "$requests" "$disk" "$etcd_disk" \
   "${result[keel_set]}" "${result[redis_set]}" "${result[keel_get]}" "${result[redis_get]}" \
   "${result[keel_set_p32]}" "${result[redis_set_p32]}" <<'EOF'
 import json, sys
-out, keel_rss, redis_rss, etcd_rss, etcd_rps, etcd_slowest = sys.argv[1:7]
+out, keel_rss, redis_rss, etcd_rss, etcd_rps, etcd_slowest, requests, disk, etcd_disk = sys.argv[1:10]
 runs = ["keel SET -c 50", "redis SET -c 50", "keel GET -c 50", "redis GET -c 50",
         "keel SET -P 32", "redis SET -P 32"]
+
+def device(counters, operations):
+    """What the run cost the disk: device operations and flushes per request, and busy %."""
+    parts = counters.split()
+    if len(parts) != 5 or "-" in parts or operations <= 0:
+        return {"disk": None}
+    reads, writes, flushes, busy_ms, wall_ms = (int(part) for part in parts)
+    return {"disk": disk, "device_ops_per_request": round((reads + writes + flushes) / operations, 2),
+            "flushes_per_request": round(flushes / operations, 3),
+            "disk_busy_percent": round(100 * busy_ms / wall_ms, 1) if wall_ms else None}
+
 rows = []
-for name, text in zip(runs, sys.argv[7:13]):
-    parts = (text.split() + ["0", "0", "0"])[:3]  # a run that printed nothing counts as 0
-    rows.append({"run": name, "ops_per_s": float(parts[0]), "p50_ms": float(parts[1]),
-                 "p99_ms": float(parts[2]),
-                 "peak_rss_mib": round(int(keel_rss if name.startswith("keel") else redis_rss) / 1024, 1)})
-rows.append({"run": "etcd put (check perf xl)", "ops_per_s": float(etcd_rps), "p50_ms": None,
-             "p99_ms": None, "slowest_s": etcd_slowest, "peak_rss_mib": round(int(etcd_rss) / 1024, 1)})
+for name, text in zip(runs, sys.argv[10:16]):
+    parts = (text.split() + ["0"] * 8)[:8]  # a run that printed nothing counts as 0
+    row = {"run": name, "ops_per_s": float(parts[0]), "p50_ms": float(parts[1]),
+           "p99_ms": float(parts[2]),
+           "peak_rss_mib": round(int(keel_rss if name.startswith("keel") else redis_rss) / 1024, 1)}
+    row.update(device(" ".join(parts[3:8]), int(requests)))
+    rows.append(row)
+etcd_row = {"run": "etcd put (check perf xl)", "ops_per_s": float(etcd_rps), "p50_ms": None,
+            "p99_ms": None, "slowest_s": etcd_slowest, "peak_rss_mib": round(int(etcd_rss) / 1024, 1)}
+# check perf does not say how many puts it made: its throughput over the run's wall time.
+etcd_parts = etcd_disk.split()
+etcd_puts = float(etcd_rps) * int(etcd_parts[-1]) / 1000 if etcd_parts and etcd_parts[-1].isdigit() else 0
+etcd_row.update(device(etcd_disk, etcd_puts))
+rows.append(etcd_row)
 by = {row["run"]: row for row in rows}
 def ratio(a, b):
     return round(by[a]["ops_per_s"] / by[b]["ops_per_s"], 2) if by[b]["ops_per_s"] else None
@@ -150,11 +193,18 @@ ratios = {"keel/redis SET -c 50": ratio("keel SET -c 50", "redis SET -c 50"),
           "keel/redis SET -P 32": ratio("keel SET -P 32", "redis SET -P 32"),
           "keel SET -c 50 / etcd put": ratio("keel SET -c 50", "etcd put (check perf xl)")}
 json.dump({"rows": rows, "ratios": ratios}, open(f"{out}/results.json", "w"), indent=2)
-print(f"{'run':28} {'ops/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13}")
+def cell(value, digits):
+    return "-" if value is None else f"{value:.{digits}f}"
+print(f"{'run':28} {'ops/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} "
+      f"{'dev ops/req':>11} {'flush/req':>9} {'disk busy %':>11}")
 for row in rows:
-    p50 = "-" if row["p50_ms"] is None else f"{row['p50_ms']:.2f}"
-    p99 = "-" if row["p99_ms"] is None else f"{row['p99_ms']:.2f}"
-    print(f"{row['run']:28} {row['ops_per_s']:>10.0f} {p50:>8} {p99:>8} {row['peak_rss_mib']:>13}")
+    print(f"{row['run']:28} {row['ops_per_s']:>10.0f} {cell(row['p50_ms'], 2):>8} "
+          f"{cell(row['p99_ms'], 2):>8} {row['peak_rss_mib']:>13} "
+          f"{cell(row.get('device_ops_per_request'), 2):>11} "
+          f"{cell(row.get('flushes_per_request'), 3):>9} {cell(row.get('disk_busy_percent'), 1):>11}")
+if rows[0]["disk"]:
+    print(f"dev ops/req, flush/req, disk busy %: reads, writes and flushes completed by {disk} "
+          "(/proc/diskstats) per request, and the share of the run it was busy")
 for name, value in ratios.items():
     print(f"{name}: {value}x")
 # A bar chart of throughput, by hand: no plotting library needed.
