@@ -1,9 +1,11 @@
 #include "workloads/kv/state_machine.h"
 
 #define XXH_STATIC_LINKING_ONLY  // for a stack-allocated XXH3_state_t
+#include <google/protobuf/io/coded_stream.h>
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <map>
 #include <string>
@@ -29,22 +31,16 @@ proto::Result integer_result(int64_t value) {
   return result;
 }
 
+using google::protobuf::io::CodedOutputStream;
+
 void append_varint(std::string& bytes, uint64_t value) {
-  while (value >= 0x80) {
-    bytes.push_back(static_cast<char>((value & 0x7f) | 0x80));
-    value >>= 7;
-  }
-  bytes.push_back(static_cast<char>(value));
+  std::array<uint8_t, 10> encoded{};  // a varint of 64 bits takes at most 10 bytes
+  const uint8_t* end = CodedOutputStream::WriteVarint64ToArray(value, encoded.data());
+  bytes.append(reinterpret_cast<const char*>(encoded.data()),
+               static_cast<size_t>(end - encoded.data()));
 }
 
-uint64_t varint_size_bytes(uint64_t value) {
-  uint64_t size_bytes = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    size_bytes++;
-  }
-  return size_bytes;
-}
+uint64_t varint_size_bytes(uint64_t value) { return CodedOutputStream::VarintSize64(value); }
 
 }  // namespace
 
