@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "io/assert.h"
 #include "workloads/kv/state_machine.h"
 
 namespace keel::kv {
@@ -87,12 +88,18 @@ std::string optional_value(const proto::OptionalValue& value) {
 
 bool parse_text_command(std::span<const std::string> words, proto::Command& command,
                         std::string& error) {
-  command.Clear();
   if (words.empty()) {
+    command.Clear();
     error = "no command given";
     return false;
   }
-  const std::string verb = lowercase(words[0]);
+  return parse_text_command(lowercase(words[0]), words, command, error);
+}
+
+bool parse_text_command(const std::string& verb, std::span<const std::string> words,
+                        proto::Command& command, std::string& error) {
+  KEEL_ASSERT(!words.empty() && verb.size() == words[0].size());
+  command.Clear();
   const size_t arguments = words.size() - 1;
   if (verb == "set") return parse_set(words, command, error);
   if (verb == "incr" || verb == "incrby" || verb == "decr" || verb == "decrby") {

@@ -15,6 +15,9 @@ namespace keel::kv {
 // KV command.
 bool parse_text_command(std::span<const std::string> words, proto::Command& command,
                         std::string& error);
+// The same, for a caller that has already lowercased the verb (words[0]) to dispatch on it.
+bool parse_text_command(const std::string& verb_lowercase, std::span<const std::string> words,
+                        proto::Command& command, std::string& error);
 
 // The words of a command (not a batch), as parse_text_command reads them back: the simulator's
 // RESP workload sends what its KV workload draws.

@@ -208,7 +208,7 @@ void RespSession::dispatch(std::span<const std::string> args) {
   }
   auto* command = google::protobuf::Arena::CreateMessage<kv::proto::Command>(&command_arena_);
   std::string error;
-  if (kv::parse_text_command(args, *command, error)) {
+  if (kv::parse_text_command(verb, args, *command, error)) {
     enqueue(*command);
   } else {
     const bool unknown = error.rfind("unknown command", 0) == 0;
