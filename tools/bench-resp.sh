@@ -37,7 +37,7 @@ fi
 
 mkdir -p "$out"
 work="$(mktemp -d "${TMPDIR:-/tmp}/keel-bench-resp-XXXXXX")"
-disk="$(basename "$(df --output=source "$work" | tail -1)")"
+disk="$(stat -c '%Hd:%Ld' "$work")"  # major:minor, as /proc/diskstats names it (and sync-probe.py)
 base=$((20000 + RANDOM % 30 * 300))
 redis_port=$((base + 290))
 etcd_pids=()
@@ -64,7 +64,7 @@ peak_rss_kib() {  # pids... -> the sum of their peak resident sets (VmHWM)
 # and flushes completed, and the milliseconds it was busy. Whole-device figures: anything else
 # writing to the disk at the time counts too. Empty where the folder is on no block device.
 disk_counters() {  # -> "reads writes flushes busy_ms"
-  awk -v d="$disk" '$3 == d { print $4, $8, $19, $13 }' /proc/diskstats
+  awk -v d="$disk" '$1 ":" $2 == d { print $4, $8, $19, $13 }' /proc/diskstats
 }
 
 # redis-benchmark --csv: "test","rps","avg","min","p50","p95","p99","max"; one row. The device's
@@ -203,7 +203,7 @@ for row in rows:
           f"{cell(row.get('device_ops_per_request'), 2):>11} "
           f"{cell(row.get('flushes_per_request'), 3):>9} {cell(row.get('disk_busy_percent'), 1):>11}")
 if rows[0]["disk"]:
-    print(f"dev ops/req, flush/req, disk busy %: reads, writes and flushes completed by {disk} "
+    print(f"dev ops/req, flush/req, disk busy %: reads, writes and flushes completed by device {disk} "
           "(/proc/diskstats) per request, and the share of the run it was busy")
 for name, value in ratios.items():
     print(f"{name}: {value}x")
